@@ -1,0 +1,47 @@
+// The public API of execvisor: an explicit list of exports.
+export { ExecRuntime, ExecSession } from './runtime/exec-runtime.js';
+export type { ExecRuntimeOptions, ResolvedRuntimeOptions } from './runtime/options.js';
+export { RUNTIME_DEFAULTS } from './runtime/options.js';
+export type { Logger } from './runtime/logger.js';
+export { silentLogger, stderrLogger } from './runtime/logger.js';
+export type { RuntimeStats } from './supervisor/supervisor.js';
+export type {
+  ClosedEvent,
+  ExecBackend,
+  ExecProcess,
+  ExitedEvent,
+  FlowControl,
+  OutputChunk,
+  OutputEvent,
+  OutputStream,
+  ProcessEvent,
+  ProcessInfo,
+  ReadOptions,
+  ReadResult,
+  SandboxType,
+  SignalName,
+  StartOptions,
+  TerminalSize,
+  TerminateOptions,
+  WriteOptions,
+  WriteStatus,
+} from './runtime/types.js';
+export {
+  ClosedError,
+  DuplicateProcessError,
+  EmptyArgvError,
+  ErrorCodes,
+  ExecError,
+  InvalidArgumentError,
+  LimitError,
+  NotATtyError,
+  RemoteError,
+  SandboxError,
+  SpawnError,
+  TransportError,
+  UnknownProcessError,
+  WorkerDiedError,
+  errorCodeOf,
+  isExecError,
+} from './errors.js';
+export type { ErrorCode } from './errors.js';

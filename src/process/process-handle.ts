@@ -1,0 +1,261 @@
+/**
+ * The main-thread face of one process: its OutputLog, its state, and the control proxy to its
+ * ProcessActor. Implements the public `ExecProcess`. Only the Supervisor creates and removes it.
+ */
+import type { Remote } from 'comlink';
+import type { Observable } from 'rxjs';
+import { NotATtyError, UnknownProcessError } from '../errors.js';
+import type { ActorEvent, ProcessActorControl } from '../protocol/process-actor.js';
+import type {
+  ExecProcess,
+  ProcessEvent,
+  ProcessInfo,
+  ReadOptions,
+  ReadResult,
+  SandboxType,
+  SignalName,
+  TerminalSize,
+  TerminateOptions,
+  WriteOptions,
+  WriteStatus,
+} from '../runtime/types.js';
+import { toNodeSignal } from '../spawn/signals.js';
+import { OutputLog } from './output-log.js';
+
+export type HandleState = 'starting' | 'running' | 'closed' | 'removed';
+
+export interface HandleSettings {
+  readonly processId: string;
+  readonly tty: boolean;
+  readonly retainedBytes: number;
+  readonly flowControl: { readonly highWaterBytes: number; readonly lowWaterBytes: number } | null;
+  readonly now: () => number;
+}
+
+/** How many distinct writeIds a process remembers for deduplication. */
+const WRITE_IDS_REMEMBERED = 4096;
+const DEFAULT_READ_MAX_BYTES = Number.MAX_SAFE_INTEGER;
+const encoder = new TextEncoder();
+
+export class ProcessHandle implements ExecProcess {
+  readonly processId: string;
+  readonly tty: boolean;
+  readonly startedAtMs: number;
+  readonly exited: Promise<number>;
+  readonly closed: Promise<void>;
+  readonly #log: OutputLog;
+  readonly #flowControlled: boolean;
+  #state: HandleState = 'starting';
+  #pid: number | null = null;
+  #threadId: number | null = null;
+  #sandboxType: SandboxType = 'none';
+  #control: Remote<ProcessActorControl> | null = null;
+  #resolveExited!: (code: number) => void;
+  #resolveClosed!: () => void;
+  #writeIds = new Set<string>();
+  #onClosed: (handle: ProcessHandle) => void = () => undefined;
+
+  constructor(settings: HandleSettings) {
+    this.processId = settings.processId;
+    this.tty = settings.tty;
+    this.startedAtMs = settings.now();
+    this.#flowControlled = settings.flowControl !== null;
+    this.#log = new OutputLog({
+      retainedBytes: settings.retainedBytes,
+      flowControl: settings.flowControl,
+      onPressure: (paused) => {
+        const control = this.#liveControl();
+        if (control === null) return;
+        (paused ? control.pause() : control.resume()).catch(() => undefined);
+      },
+    });
+    this.exited = new Promise((resolve) => (this.#resolveExited = resolve));
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+  }
+
+  get pid(): number | null {
+    return this.#pid;
+  }
+  get sandboxType(): SandboxType {
+    return this.#sandboxType;
+  }
+  get state(): HandleState {
+    return this.#state;
+  }
+  get threadId(): number | null {
+    return this.#threadId;
+  }
+  get log(): OutputLog {
+    return this.#log;
+  }
+  get events$(): Observable<ProcessEvent> {
+    return this.#log.events$;
+  }
+
+  // ---- Supervisor side ----------------------------------------------------------------------
+
+  /** The actor spawned the process. */
+  markRunning(
+    pid: number,
+    sandboxType: SandboxType,
+    threadId: number,
+    control: Remote<ProcessActorControl>,
+    onClosed: (handle: ProcessHandle) => void,
+  ): void {
+    this.#pid = pid;
+    this.#sandboxType = sandboxType;
+    this.#threadId = threadId;
+    this.#control = control;
+    this.#onClosed = onClosed;
+    if (this.#state === 'starting') this.#state = 'running';
+  }
+
+  /** Applies an event from the actor (after 'spawned'). */
+  applyEvent(event: ActorEvent): void {
+    switch (event.type) {
+      case 'output': {
+        const { data, segments } = event;
+        let offset = 0;
+        for (const [stream, length] of segments) {
+          this.#log.append(stream, data.subarray(offset, offset + length));
+          offset += length;
+        }
+        return;
+      }
+      case 'exited':
+        this.#recordExit(event.exitCode);
+        return;
+      case 'closed':
+        this.#recordClosed();
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** The worker that owned the process died: record the failure, the exit and the close. */
+  fail(failure: string, exitCode: number): void {
+    if (this.#log.isClosed) return;
+    this.#log.setFailure(failure);
+    this.#recordExit(exitCode);
+    this.#recordClosed();
+  }
+
+  markRemoved(): void {
+    this.#state = 'removed';
+    this.#control = null;
+  }
+
+  #recordExit(exitCode: number): void {
+    if (this.#log.isExited) return;
+    this.#log.recordExit(exitCode);
+    this.#resolveExited(exitCode);
+  }
+
+  #recordClosed(): void {
+    if (this.#log.isClosed) return;
+    this.#log.recordClosed();
+    this.#resolveExited(this.#log.exitCode ?? -1);
+    if (this.#state !== 'removed') this.#state = 'closed';
+    this.#control = null;
+    this.#resolveClosed();
+    this.#onClosed(this);
+  }
+
+  #liveControl(): Remote<ProcessActorControl> | null {
+    return this.#state === 'running' ? this.#control : null;
+  }
+
+  // ---- Public API ---------------------------------------------------------------------------
+
+  async read(options: ReadOptions = {}): Promise<ReadResult> {
+    this.#assertKnown();
+    const afterSeq = options.afterSeq ?? 0;
+    const maxBytes = options.maxBytes ?? DEFAULT_READ_MAX_BYTES;
+    const waitMs = options.waitMs ?? 0;
+    if (waitMs > 0 && !this.#log.hasNews(afterSeq)) await this.#log.waitForChange(waitMs);
+    const result = this.#log.read(afterSeq, maxBytes);
+    // Flow control: what a read returned counts as delivered and acknowledged.
+    if (this.#flowControlled && result.chunks.length > 0) this.#log.ack(result.nextSeq - 1);
+    return result;
+  }
+
+  async write(data: Uint8Array | string, options: WriteOptions = {}): Promise<WriteStatus> {
+    if (this.#state === 'removed') return 'unknownProcess';
+    if (this.#state === 'starting') return 'starting';
+    const writeId = options.writeId;
+    if (writeId != null) {
+      if (this.#writeIds.has(writeId)) return 'accepted';
+      this.#rememberWriteId(writeId);
+    }
+    const control = this.#liveControl();
+    if (control === null) return 'stdinClosed';
+    const bytes = typeof data === 'string' ? encoder.encode(data) : data;
+    return this.#call(() => control.write(bytes), 'stdinClosed');
+  }
+
+  async closeStdin(): Promise<void> {
+    this.#assertKnown();
+    const control = this.#liveControl();
+    if (control !== null) await this.#call(() => control.closeStdin(), undefined);
+  }
+
+  async resize(size: TerminalSize): Promise<void> {
+    this.#assertKnown();
+    if (!this.tty) throw new NotATtyError(this.processId);
+    const control = this.#liveControl();
+    if (control !== null) await this.#call(() => control.resize({ rows: size.rows, cols: size.cols }), undefined);
+  }
+
+  async signal(signal: SignalName): Promise<void> {
+    this.#assertKnown();
+    const nodeSignal = toNodeSignal(signal);
+    const control = this.#liveControl();
+    if (control !== null) await this.#call(() => control.signal(nodeSignal), false);
+  }
+
+  async terminate(options: TerminateOptions = {}): Promise<boolean> {
+    const control = this.#liveControl();
+    if (control === null) return false;
+    return this.#call(() => control.terminate(options.graceMs ?? null), false);
+  }
+
+  ack(seq: number): Promise<void> {
+    this.#assertKnown();
+    this.#log.ack(seq);
+    return Promise.resolve();
+  }
+
+  info(): ProcessInfo {
+    return {
+      processId: this.processId,
+      pid: this.#pid,
+      tty: this.tty,
+      sandboxType: this.#sandboxType,
+      exited: this.#log.isExited,
+      exitCode: this.#log.exitCode,
+      closed: this.#log.isClosed,
+      startedAtMs: this.startedAtMs,
+    };
+  }
+
+  #assertKnown(): void {
+    if (this.#state === 'removed') throw new UnknownProcessError(this.processId);
+  }
+
+  #rememberWriteId(writeId: string): void {
+    if (this.#writeIds.size >= WRITE_IDS_REMEMBERED) {
+      const oldest = this.#writeIds.values().next().value;
+      if (oldest !== undefined) this.#writeIds.delete(oldest);
+    }
+    this.#writeIds.add(writeId);
+  }
+
+  /**
+   * A control call answered by the actor, or `fallback` once the process is closed: a comlink call
+   * whose port closed (the actor finished, or its worker died) would otherwise never settle.
+   */
+  #call<T>(call: () => Promise<T>, fallback: T): Promise<T> {
+    return Promise.race([call(), this.closed.then(() => fallback)]).catch(() => fallback);
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * `ExecRuntime`: the in-process API. It checks its options, then delegates to a Supervisor held in
+ * a private field; nothing internal shows on the public object.
+ */
+import { ClosedError } from '../errors.js';
+import { Supervisor, type RuntimeStats, type Session } from '../supervisor/supervisor.js';
+import { resolveRuntimeOptions, type ExecRuntimeOptions, type ResolvedRuntimeOptions } from './options.js';
+import type { ExecBackend, ExecProcess, ProcessInfo, StartOptions } from './types.js';
+
+/** A separate processId namespace on a runtime, closed (its processes terminated) with `close()`. */
+export class ExecSession implements ExecBackend {
+  readonly #supervisor: Supervisor;
+  readonly #session: Session;
+
+  /** @internal */
+  constructor(supervisor: Supervisor, session: Session) {
+    this.#supervisor = supervisor;
+    this.#session = session;
+  }
+
+  get id(): string {
+    return this.#session.id;
+  }
+
+  get isClosed(): boolean {
+    return this.#session.closed;
+  }
+
+  start(options: StartOptions): Promise<ExecProcess> {
+    return this.#supervisor.start(this.#session, options);
+  }
+
+  get(processId: string): ExecProcess | undefined {
+    return this.#supervisor.get(this.#session, processId);
+  }
+
+  list(): Promise<ProcessInfo[]> {
+    return Promise.resolve(this.#supervisor.list(this.#session));
+  }
+
+  /** Terminates every process of the session, waits for them to close, and forgets them. */
+  close(): Promise<void> {
+    return this.#supervisor.closeSession(this.#session);
+  }
+}
+
+export class ExecRuntime implements ExecBackend {
+  readonly #options: ResolvedRuntimeOptions;
+  readonly #supervisor: Supervisor;
+  readonly #default: ExecSession;
+
+  private constructor(options: ResolvedRuntimeOptions) {
+    this.#options = options;
+    this.#supervisor = new Supervisor(options);
+    this.#default = new ExecSession(this.#supervisor, this.#supervisor.openSession('default'));
+  }
+
+  /** Creates a runtime and its worker pool. Options are validated here (coded errors). */
+  static create(options: ExecRuntimeOptions = {}): Promise<ExecRuntime> {
+    try {
+      return Promise.resolve(new ExecRuntime(resolveRuntimeOptions(options)));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  /** The resolved options (defaults filled in). */
+  get options(): ResolvedRuntimeOptions {
+    return this.#options;
+  }
+
+  start(options: StartOptions): Promise<ExecProcess> {
+    return this.#default.start(options);
+  }
+
+  get(processId: string): ExecProcess | undefined {
+    return this.#default.get(processId);
+  }
+
+  list(): Promise<ProcessInfo[]> {
+    return this.#default.list();
+  }
+
+  /** A new, separate processId namespace. */
+  session(): ExecSession {
+    if (this.#supervisor.isClosed) throw new ClosedError();
+    return new ExecSession(this.#supervisor, this.#supervisor.openSession());
+  }
+
+  stats(): RuntimeStats {
+    return this.#supervisor.stats();
+  }
+
+  /** Graceful: terminates every process, waits for them to close (bounded), stops the pool. */
+  close(): Promise<void> {
+    return this.#supervisor.close();
+  }
+
+  /** At once: kills every process group and stops the workers. */
+  destroy(): Promise<void> {
+    return this.#supervisor.destroy();
+  }
+
+  /** @internal Fault injection for tests: terminates the worker thread that owns `process`. */
+  terminateWorkerOf(process: ExecProcess): Promise<void> {
+    return this.#supervisor.terminateWorkerOf(process);
+  }
+}

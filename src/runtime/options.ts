@@ -1,0 +1,94 @@
+/**
+ * Public runtime options, their resolved form, and the one resolver that fills defaults and
+ * validates each field with a message naming it and showing the bad value.
+ */
+import { availableParallelism } from 'node:os';
+import { InvalidArgumentError } from '../errors.js';
+import { type Logger, silentLogger } from './logger.js';
+
+export interface ExecRuntimeOptions {
+  /** Worker threads hosting process actors. Default: min(available cores, 4), at least 1. */
+  readonly workers?: number;
+  /** Retained output per process, in bytes; oldest chunks are evicted first. Default 1 MiB. */
+  readonly retainedBytesPerProcess?: number;
+  /** How long an exited and closed process stays readable before it is removed. Default 30 000 ms. */
+  readonly exitedRetentionMs?: number;
+  /** Live processes allowed at once across all sessions. Default 4096. */
+  readonly maxProcesses?: number;
+  /** A worker flushes a process's output batch at this size (else at the end of its tick). Default 64 KiB. */
+  readonly batchBytes?: number;
+  /** How long `close()` waits for processes to close after terminating them. Default 5 000 ms. */
+  readonly closeTimeoutMs?: number;
+  /** Where the runtime logs; default: nowhere. */
+  readonly logger?: Logger;
+}
+
+export interface ResolvedRuntimeOptions {
+  readonly workers: number;
+  readonly retainedBytesPerProcess: number;
+  readonly exitedRetentionMs: number;
+  readonly maxProcesses: number;
+  readonly batchBytes: number;
+  readonly closeTimeoutMs: number;
+  readonly logger: Logger;
+}
+
+export const RUNTIME_DEFAULTS = Object.freeze({
+  workers: Math.max(1, Math.min(availableParallelism(), 4)),
+  retainedBytesPerProcess: 1 << 20,
+  exitedRetentionMs: 30_000,
+  maxProcesses: 4096,
+  batchBytes: 64 * 1024,
+  closeTimeoutMs: 5_000,
+});
+
+export function resolveRuntimeOptions(options: ExecRuntimeOptions = {}): ResolvedRuntimeOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError(`options must be an object, got ${show(options)}`);
+  }
+  return Object.freeze({
+    workers: integer('workers', options.workers, RUNTIME_DEFAULTS.workers, 1, 256),
+    retainedBytesPerProcess: integer(
+      'retainedBytesPerProcess',
+      options.retainedBytesPerProcess,
+      RUNTIME_DEFAULTS.retainedBytesPerProcess,
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    exitedRetentionMs: integer(
+      'exitedRetentionMs',
+      options.exitedRetentionMs,
+      RUNTIME_DEFAULTS.exitedRetentionMs,
+      0,
+      2 ** 31 - 1,
+    ),
+    maxProcesses: integer('maxProcesses', options.maxProcesses, RUNTIME_DEFAULTS.maxProcesses, 1, 1 << 20),
+    batchBytes: integer('batchBytes', options.batchBytes, RUNTIME_DEFAULTS.batchBytes, 1, 64 << 20),
+    closeTimeoutMs: integer('closeTimeoutMs', options.closeTimeoutMs, RUNTIME_DEFAULTS.closeTimeoutMs, 0, 2 ** 31 - 1),
+    logger: options.logger ?? silentLogger,
+  });
+}
+
+export function integer(
+  name: string,
+  value: unknown,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}, got ${show(value)}`);
+  }
+  return value;
+}
+
+export function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,35 @@
+import type { OutputStream, TerminalSize } from '../runtime/types.js';
+
+/** What a spawn backend is asked to start. */
+export interface SpawnRequest {
+  /** Absolute path of the program to execute. */
+  readonly file: string;
+  /** What the child sees as argv (argv[0] may differ from `file`). */
+  readonly argv: readonly string[];
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly pipeStdin: boolean;
+  readonly size: TerminalSize;
+  /** A path opened read-only on the child's descriptor 3 (bwrap's seccomp filter), or null. */
+  readonly fd3Path: string | null;
+}
+
+export interface SpawnHandlers {
+  /** Output bytes; the buffer may be kept (it is not reused by the backend). */
+  onData(stream: OutputStream, data: Buffer): void;
+  /** The OS reported the exit. */
+  onExit(exitCode: number): void;
+  /** Exit is known and every output stream reached EOF. Called once, last. */
+  onClose(): void;
+}
+
+/** A live child from either backend, in its own process group (pid = pgid). */
+export interface SpawnedChild {
+  readonly pid: number;
+  write(data: Uint8Array): Promise<'accepted' | 'stdinClosed'>;
+  closeStdin(): void;
+  resize(size: TerminalSize): void;
+  /** Stop / restart reading output (flow control). */
+  pause(): void;
+  resume(): void;
+}
