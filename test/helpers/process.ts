@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { lastValueFrom, toArray } from 'rxjs';
+import type { ExecProcess, OutputStream, ProcessEvent } from '../../src/index.js';
+
+export const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
+
+/** All events of a process until it closes. */
+export function allEvents(process: ExecProcess): Promise<ProcessEvent[]> {
+  return lastValueFrom(process.events$.pipe(toArray()));
+}
+
+export function textOf(events: readonly ProcessEvent[], stream?: OutputStream): string {
+  return Buffer.concat(
+    events.flatMap((event) =>
+      event.type === 'output' && (stream === undefined || event.stream === stream) ? [event.chunk] : [],
+    ),
+  ).toString('utf8');
+}
+
+/** Resolves once the process's combined output contains `needle` (a ready line), or rejects at close. */
+export function waitForOutput(process: ExecProcess, needle: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const subscription = process.events$.subscribe({
+      next(event) {
+        if (event.type !== 'output') return;
+        text += Buffer.from(event.chunk).toString('utf8');
+        if (text.includes(needle)) {
+          resolve(text);
+          queueMicrotask(() => subscription.unsubscribe());
+        }
+      },
+      complete() {
+        reject(new Error(`closed before ${JSON.stringify(needle)} appeared; output: ${JSON.stringify(text)}`));
+      },
+    });
+  });
+}
+
+/** Whether a pid is gone (or a zombie nobody reaps: dead all the same). */
+export function isDead(pid: number): boolean {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return /^State:\s+[ZX]/m.test(status);
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Waits for a condition the OS settles asynchronously (a killed process being reaped), checking on
+ * each turn of the event loop until the deadline. Fails loudly instead of hanging.
+ */
+export async function eventually(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
