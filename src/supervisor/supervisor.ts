@@ -22,6 +22,7 @@ import type { ResolvedRuntimeOptions } from '../runtime/options.js';
 import type { ExecProcess, ProcessInfo, StartOptions } from '../runtime/types.js';
 import { processActorWorkerPath } from '../runtime/worker-path.js';
 import { signalGroup } from '../spawn/signals.js';
+import { OrphanReaper } from './orphan-reaper.js';
 import { normalizeStart } from './validate-start.js';
 
 export interface RuntimeStats {
@@ -64,12 +65,14 @@ export class Supervisor {
   readonly #pool: Piscina<ActorTask, void>;
   readonly #sessions = new Map<string, Session>();
   readonly #tracked = new Map<ProcessHandle, Tracked>();
+  readonly #reaper: OrphanReaper;
   #live = 0;
   #closed = false;
   #stats = { startsTotal: 0, startFailuresTotal: 0, exitsTotal: 0, outputBytesTotal: 0, workerFailuresTotal: 0 };
 
   constructor(options: ResolvedRuntimeOptions) {
     this.#options = options;
+    this.#reaper = new OrphanReaper(options.logger);
     this.#pool = new Piscina<ActorTask, void>({
       filename: processActorWorkerPath(),
       minThreads: options.workers,
@@ -177,6 +180,7 @@ export class Supervisor {
           case 'spawned': {
             const remote = Comlink.wrap<ProcessActorControl>(portEndpoint(control.port1));
             tracked.control = remote;
+            this.#reaper.add(event.pid);
             handle.markRunning(event.pid, event.sandboxType, event.threadId, remote, () =>
               this.#onClosed(session, handle),
             );
@@ -219,6 +223,7 @@ export class Supervisor {
   }
 
   #onClosed(session: Session, handle: ProcessHandle): void {
+    if (handle.pid !== null) this.#reaper.remove(handle.pid);
     this.#live--;
     this.#stats.exitsTotal++;
     const tracked = this.#tracked.get(handle);
@@ -291,6 +296,7 @@ export class Supervisor {
       if (pid !== null && !handle.log.isClosed) signalGroup(pid, 'SIGKILL');
     }
     await this.#pool.destroy();
+    this.#reaper.close();
     for (const [handle, tracked] of this.#tracked) {
       handle.fail('the runtime was destroyed', 128 + 9);
       if (tracked.removalTimer !== null) clearTimeout(tracked.removalTimer);

@@ -1,0 +1,62 @@
+/**
+ * Keeps unsandboxed children from outliving a runtime that was killed (SIGKILL, OOM, crash).
+ *
+ * Node cannot set a parent-death signal between fork and exec, and one set there would fire when the
+ * *worker thread* that forked exits, not the process. Instead a tiny watchdog process is started per
+ * runtime, in its own process group, reading `+pgid` / `-pgid` lines on a pipe from us. When the pipe
+ * reaches EOF (this process died, or the runtime closed) it SIGKILLs every group still registered and
+ * exits. Sandboxed children are also covered by bwrap's --die-with-parent.
+ *
+ * Limit: a child spawned in the instant before its registration line is written can escape if the
+ * runtime dies in that instant.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Logger } from '../runtime/logger.js';
+
+// Perl: present on every Debian and macOS install, starts in a few ms, needs a few MB.
+const REAPER_SCRIPT =
+  '$0 = "execvisor-reaper"; $SIG{PIPE} = "IGNORE"; $SIG{INT} = "IGNORE"; $SIG{HUP} = "IGNORE"; my %g; ' +
+  'while (my $l = <STDIN>) { if ($l =~ /^\\+(\\d+)$/) { $g{$1} = 1 } elsif ($l =~ /^-(\\d+)$/) { delete $g{$1} } } ' +
+  'kill "KILL", map { -$_ } keys %g if %g;';
+
+export class OrphanReaper {
+  readonly #child: ChildProcess | null;
+  #closed = false;
+
+  constructor(logger: Logger) {
+    let child: ChildProcess | null = null;
+    try {
+      child = spawn('/usr/bin/perl', ['-e', REAPER_SCRIPT], {
+        stdio: ['pipe', 'ignore', 'ignore'],
+        detached: true,
+        env: {},
+      });
+      child.on('error', (error) => logger.warn('orphan reaper failed to start', { error: String(error) }));
+      child.stdin!.on('error', () => undefined);
+      // The watchdog must never keep this process alive.
+      child.unref();
+      (child.stdin as unknown as { unref?: () => void }).unref?.();
+    } catch (error) {
+      logger.warn('orphan reaper is not available; children may outlive a killed runtime', {
+        error: String(error),
+      });
+      child = null;
+    }
+    this.#child = child;
+  }
+
+  add(pgid: number): void {
+    if (!this.#closed) this.#child?.stdin?.write(`+${pgid}\n`);
+  }
+
+  remove(pgid: number): void {
+    if (!this.#closed) this.#child?.stdin?.write(`-${pgid}\n`);
+  }
+
+  /** Ends the watchdog: it kills whatever is still registered, then exits. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#child?.stdin?.end();
+  }
+}
