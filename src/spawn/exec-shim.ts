@@ -1,28 +1,29 @@
 /**
  * A tiny exec shim for what a backend cannot do natively: set argv[0] to something other than the
- * program (node-pty always passes the program as argv[0]; bwrap 0.8 has no --argv0) and open a file
- * on descriptor 3 (bwrap reads its seccomp filter from an inherited descriptor, which node-pty cannot
- * pass). Perl is used because, unlike `sh`, it execs without adding variables (dash exports PWD), and
- * it ships with every Debian and macOS install. It is used only where it is needed.
+ * program (node-pty always passes the program as argv[0]; bwrap 0.8 has no --argv0) and open files on
+ * descriptors 3, 4, … (bwrap reads its seccomp filter from an inherited descriptor, which node-pty
+ * cannot pass). Perl is used because, unlike `sh`, it execs without adding variables (dash exports
+ * PWD), and it ships with every Debian and macOS install. It is used only where it is needed.
  */
 const SHIM_PERL = '/usr/bin/perl';
 
-// $^F = 3 keeps descriptor 3 open across exec; the open gets fd 3 because 0-2 are taken.
+// The first argument is how many files to open; each open takes the lowest free descriptor (0-2 are
+// taken), and a high $^F keeps them open across exec.
 const SHIM_SCRIPT =
-  'my ($f, $p, @a) = @ARGV; my $fh; ' +
-  'if ($f ne "") { $^F = 3; open($fh, "<", $f) or die "execvisor: open $f: $!\\n"; ' +
-  'die "execvisor: descriptor 3 is taken\\n" if fileno($fh) != 3; } ' +
+  'my $n = shift; my @f = splice(@ARGV, 0, $n); my ($p, @a) = @ARGV; my @h; $^F = 1000; ' +
+  'for my $i (0 .. $#f) { open(my $h, "<", $f[$i]) or die "execvisor: open $f[$i]: $!\\n"; ' +
+  'die "execvisor: descriptor " . (3 + $i) . " is taken\\n" if fileno($h) != 3 + $i; push @h, $h; } ' +
   'exec { $p } @a or die "execvisor: exec $p: $!\\n";';
 
 /**
- * argv that runs `program` with the child-visible argv `[arg0, ...args]`, optionally with `fd3Path`
- * opened read-only on descriptor 3.
+ * argv that runs `program` with the child-visible argv `[arg0, ...args]`, with `extraFds` opened
+ * read-only on descriptors 3, 4, ….
  */
 export function shimArgv(
   program: string,
   arg0: string,
   args: readonly string[],
-  fd3Path: string | null,
+  extraFds: readonly string[],
 ): string[] {
-  return [SHIM_PERL, '-e', SHIM_SCRIPT, fd3Path ?? '', program, arg0, ...args];
+  return [SHIM_PERL, '-e', SHIM_SCRIPT, String(extraFds.length), ...extraFds, program, arg0, ...args];
 }

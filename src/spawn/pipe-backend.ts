@@ -14,22 +14,22 @@ import type { SpawnHandlers, SpawnRequest, SpawnedChild } from './types.js';
 const STDIN_QUEUE_BYTES = 1 << 20;
 
 export function spawnPipes(request: SpawnRequest, handlers: SpawnHandlers): SpawnedChild {
-  let fd3: number | null = null;
+  const extraFds: number[] = [];
   let child: ChildProcess;
   try {
-    if (request.fd3Path !== null) fd3 = openSync(request.fd3Path, 'r');
+    for (const path of request.extraFds) extraFds.push(openSync(path, 'r'));
     child = spawn(request.file, request.argv.slice(1), {
       argv0: request.argv[0] ?? request.file,
       cwd: request.cwd,
       env: { ...request.env },
       detached: true,
-      stdio: [request.pipeStdin ? 'pipe' : 'ignore', 'pipe', 'pipe', ...(fd3 === null ? [] : [fd3])],
+      stdio: [request.pipeStdin ? 'pipe' : 'ignore', 'pipe', 'pipe', ...extraFds],
       windowsHide: true,
     });
   } catch (error) {
     throw new SpawnError(`failed to spawn \`${request.argv[0]}\`: ${osErrorText(error)}`, { cause: error });
   } finally {
-    if (fd3 !== null) closeSync(fd3);
+    for (const fd of extraFds) closeSync(fd);
   }
   if (child.pid === undefined) {
     // libuv reports spawn failures synchronously; Node emits them as an 'error' event next tick.

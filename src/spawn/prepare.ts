@@ -1,10 +1,10 @@
 /**
  * Turns an actor launch into a spawn request: checks the cwd, finds the program, applies the
  * sandbox transform, and routes through the exec shim only where a backend cannot set argv[0] or
- * pass descriptor 3 itself.
+ * pass extra descriptors itself.
  */
 import { transformLaunch, nodeHostView, seccompProgramPath } from '../sandbox/index.js';
-import type { HostView } from '../sandbox/types.js';
+import type { HostView, PreparedLaunch } from '../sandbox/types.js';
 import type { ActorLaunch } from '../protocol/process-actor.js';
 import type { SandboxType } from '../runtime/types.js';
 import { EmptyArgvError } from '../errors.js';
@@ -36,50 +36,57 @@ export function prepareSpawn(launch: ActorLaunch, deps?: PrepareDeps): PreparedS
     { argv: [file, ...args], cwd: launch.cwd, env: launch.env, sandbox: launch.sandbox },
     host,
   );
-  const wrapped = prepared.argv[0];
-  if (wrapped === undefined) throw new EmptyArgvError();
-  const sandboxed = wrapped !== file;
-  const fd3Path = prepared.seccomp === null ? null : seccompProgramPath(prepared.seccomp.program);
+  const wrapper = prepared.argv[0];
+  if (wrapper === undefined) throw new EmptyArgvError();
+  const base = { cwd: launch.cwd, env: launch.env, pipeStdin: launch.pipeStdin, size: launch.size };
+  const extraFds = extraDescriptors(prepared);
 
   let request: SpawnRequest;
-  if (!sandboxed) {
+  if (wrapper === file) {
     // Unwrapped: pipes set argv[0] natively; the terminal backend needs the shim for a custom arg0.
-    const argv = [arg0, ...args];
     request =
       launch.tty && arg0 !== file
-        ? shimRequest(launch, file, argv, null)
-        : { ...base(launch), file, argv, fd3Path: null };
+        ? shimRequest(base, file, [arg0, ...args], [])
+        : { ...base, file, argv: [arg0, ...args], extraFds: [] };
   } else {
     // Wrapped (bwrap / sandbox-exec): the wrapper execs the program with argv[0] = its path, so a
     // custom arg0 goes through the shim inside the wrapper.
-    const inner = arg0 !== file ? shimInner(prepared.argv, file, arg0) : prepared.argv;
-    if (launch.tty && fd3Path !== null) {
-      request = shimRequest(launch, wrapped, inner, fd3Path);
-    } else {
-      request = { ...base(launch), file: wrapped, argv: inner, fd3Path };
-    }
+    const argv = arg0 !== file ? shimInner(prepared.argv, file, arg0) : [...prepared.argv];
+    request =
+      launch.tty && extraFds.length > 0
+        ? shimRequest(base, wrapper, argv, extraFds)
+        : { ...base, file: wrapper, argv, extraFds };
   }
   return { request, sandboxType: prepared.sandboxType, warnings: prepared.warnings };
 }
 
-function base(launch: ActorLaunch) {
-  return { cwd: launch.cwd, env: launch.env, pipeStdin: launch.pipeStdin, size: launch.size };
+/** The files for descriptors 3, 4, … that the wrapped launch reads (gaps filled with /dev/null). */
+function extraDescriptors(prepared: PreparedLaunch): string[] {
+  const byFd = new Map<number, string>();
+  if (prepared.seccomp !== null) byFd.set(prepared.seccomp.fd, seccompProgramPath(prepared.seccomp.program));
+  for (const { fd, path } of prepared.inheritFds ?? []) byFd.set(fd, path);
+  if (byFd.size === 0) return [];
+  const highest = Math.max(...byFd.keys());
+  const paths: string[] = [];
+  for (let fd = 3; fd <= highest; fd++) paths.push(byFd.get(fd) ?? '/dev/null');
+  return paths;
 }
 
 function shimRequest(
-  launch: ActorLaunch,
+  base: Omit<SpawnRequest, 'file' | 'argv' | 'extraFds'>,
   file: string,
   argv: readonly string[],
-  fd3Path: string | null,
+  extraFds: readonly string[],
 ): SpawnRequest {
-  const shim = shimArgv(file, argv[0] ?? file, argv.slice(1), fd3Path);
-  return { ...base(launch), file: shim[0]!, argv: shim, fd3Path: null };
+  const shim = shimArgv(file, argv[0] ?? file, argv.slice(1), extraFds);
+  return { ...base, file: shim[0]!, argv: shim, extraFds: [] };
 }
 
-/** Replaces the trailing `file args…` of a wrapper argv with the shim that sets argv[0]. */
+/** Replaces the `file args…` after the wrapper's own `--` with the shim that sets argv[0]. */
 function shimInner(wrapperArgv: readonly string[], file: string, arg0: string): string[] {
-  const separator = wrapperArgv.lastIndexOf('--');
+  // The first `--` is the wrapper's: the command's own arguments may contain another.
+  const separator = wrapperArgv.indexOf('--');
   const tail = wrapperArgv.slice(separator + 1);
   if (separator < 0 || tail[0] !== file) return [...wrapperArgv];
-  return [...wrapperArgv.slice(0, separator + 1), ...shimArgv(file, arg0, tail.slice(1), null)];
+  return [...wrapperArgv.slice(0, separator + 1), ...shimArgv(file, arg0, tail.slice(1), [])];
 }

@@ -87,9 +87,14 @@ export function spawnPty(request: SpawnRequest, handlers: SpawnHandlers): Spawne
       true,
       native.helperPath,
       (code, signal) => {
-        exitCode = exitCodeOf(code, signal);
-        handlers.onExit(exitCode);
-        maybeClose();
+        // Leave the native callback at once: if this worker thread is terminated while JS runs
+        // inside it, node-pty's callback wrapper aborts the whole process (napi_define_properties).
+        // Work done here (posting closed) can make the supervisor stop the pool, so defer it all.
+        setImmediate(() => {
+          exitCode = exitCodeOf(code, signal);
+          handlers.onExit(exitCode);
+          maybeClose();
+        });
       },
     );
   } catch (error) {

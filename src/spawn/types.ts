@@ -10,8 +10,11 @@ export interface SpawnRequest {
   readonly env: Readonly<Record<string, string>>;
   readonly pipeStdin: boolean;
   readonly size: TerminalSize;
-  /** A path opened read-only on the child's descriptor 3 (bwrap's seccomp filter), or null. */
-  readonly fd3Path: string | null;
+  /**
+   * Paths opened read-only on the child's descriptors 3, 4, … in order (bwrap reads its seccomp
+   * filter and /dev/null for masking files from inherited descriptors). Usually empty.
+   */
+  readonly extraFds: readonly string[];
 }
 
 export interface SpawnHandlers {

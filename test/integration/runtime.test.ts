@@ -163,3 +163,20 @@ describe('ExecRuntime', () => {
     expect(errorCodeOf(error)).toBe('EXEC_ERR_INVALID_ARGUMENT');
   });
 });
+
+describe('regressions', () => {
+  it('closing the runtime right after a terminal process closes does not abort the process', async () => {
+    const { spawn } = await import('node:child_process');
+    const { once } = await import('node:events');
+    const { FIXTURES } = await import('../helpers/process.js');
+    const child = spawn(process.execPath, [`${FIXTURES}pty-close-race.mjs`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (data: Buffer) => (out += data.toString()));
+    child.stderr.on('data', (data: Buffer) => (err += data.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(err).not.toContain('FATAL ERROR');
+    expect(code).toBe(0);
+    expect(out).toBe('done\n');
+  });
+});

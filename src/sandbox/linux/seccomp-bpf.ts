@@ -1,0 +1,213 @@
+/**
+ * Generates the seccomp layer of the Linux sandbox as a classic BPF program (an array of
+ * `struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; }`, 8 bytes each, little-endian) that bwrap
+ * loads with `--seccomp <fd>`. Generated here rather than taken from libseccomp so the server has
+ * no native dependency and the program is unit-testable byte for byte.
+ *
+ * Layout: check `seccomp_data.arch` (a syscall made through another ABI has other numbers, so it
+ * is killed rather than misread), load the syscall number, deny listed numbers with EPERM, let
+ * `socket`/`socketpair` through only for AF_UNIX and `sendto` only without a destination address,
+ * allow everything else.
+ *
+ * Deliberate difference from the reference list: our children's stdout and stderr are AF_UNIX socket
+ * pairs (that is how Node's child_process makes pipes), and runtimes probe their stdio with
+ * getsockname/getsockopt (libuv's uv_guess_handle: Node silently discards stdout when it fails) and
+ * write with send(). So the calls that only act on an already-open socket — getsockname,
+ * getpeername, getsockopt, setsockopt, shutdown, and sendto with no address — are allowed. No
+ * network socket can be created to use them on, and every call that reaches a new peer (connect,
+ * bind, listen, accept, sendto with an address, sendmmsg) stays denied.
+ */
+
+export type SeccompArch = 'x86_64' | 'aarch64';
+
+/** `struct seccomp_data` offsets: nr (s32), arch (u32), instruction_pointer (u64), args[6] (u64). */
+const OFFSET_NR = 0;
+const OFFSET_ARCH = 4;
+/** Low 32 bits of args[0] on a little-endian host: the socket domain is an `int`. */
+const OFFSET_ARG0_LO = 16;
+/** args[4] of sendto is the destination address pointer (both halves must be zero). */
+const OFFSET_ARG4_LO = 16 + 4 * 8;
+const OFFSET_ARG4_HI = OFFSET_ARG4_LO + 4;
+
+const BPF_LD_W_ABS = 0x20; // BPF_LD | BPF_W | BPF_ABS
+const BPF_JEQ_K = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+const BPF_JGE_K = 0x35; // BPF_JMP | BPF_JGE | BPF_K
+const BPF_RET_K = 0x06; // BPF_RET | BPF_K
+
+export const SECCOMP_RET_KILL_PROCESS = 0x80000000;
+export const SECCOMP_RET_ERRNO = 0x00050000;
+export const SECCOMP_RET_ALLOW = 0x7fff0000;
+export const EPERM = 1;
+export const AF_UNIX = 1;
+
+export const AUDIT_ARCH: Record<SeccompArch, number> = {
+  x86_64: 0xc000003e,
+  aarch64: 0xc00000b7,
+};
+
+/** x32 syscalls on x86_64 set this bit; they share the arch value, so they are refused by number. */
+const X32_SYSCALL_BIT = 0x40000000;
+
+type NetworkSyscall = 'connect' | 'accept' | 'accept4' | 'bind' | 'listen' | 'sendmmsg' | 'recvmmsg';
+/** Calls on an already-open socket: allowed (see the header). */
+type SocketUse = 'getpeername' | 'getsockname' | 'shutdown' | 'sendto' | 'getsockopt' | 'setsockopt';
+type AlwaysDenied = 'ptrace' | 'io_uring_setup' | 'io_uring_enter' | 'io_uring_register';
+type SocketCreation = 'socket' | 'socketpair';
+type Syscall = NetworkSyscall | SocketUse | AlwaysDenied | SocketCreation;
+
+/** From arch/x86/entry/syscalls/syscall_64.tbl and include/uapi/asm-generic/unistd.h (aarch64). */
+export const SYSCALL_NUMBERS: Record<SeccompArch, Record<Syscall, number>> = {
+  x86_64: {
+    socket: 41,
+    connect: 42,
+    accept: 43,
+    sendto: 44,
+    shutdown: 48,
+    bind: 49,
+    listen: 50,
+    getsockname: 51,
+    getpeername: 52,
+    socketpair: 53,
+    setsockopt: 54,
+    getsockopt: 55,
+    ptrace: 101,
+    accept4: 288,
+    recvmmsg: 299,
+    sendmmsg: 307,
+    io_uring_setup: 425,
+    io_uring_enter: 426,
+    io_uring_register: 427,
+  },
+  aarch64: {
+    socket: 198,
+    socketpair: 199,
+    bind: 200,
+    listen: 201,
+    accept: 202,
+    connect: 203,
+    getsockname: 204,
+    getpeername: 205,
+    sendto: 206,
+    setsockopt: 208,
+    getsockopt: 209,
+    shutdown: 210,
+    ptrace: 117,
+    accept4: 242,
+    recvmmsg: 243,
+    sendmmsg: 269,
+    io_uring_setup: 425,
+    io_uring_enter: 426,
+    io_uring_register: 427,
+  },
+};
+
+const NETWORK_SYSCALLS: readonly NetworkSyscall[] = [
+  'connect',
+  'accept',
+  'accept4',
+  'bind',
+  'listen',
+  'sendmmsg',
+  'recvmmsg',
+];
+const ALWAYS_DENIED: readonly AlwaysDenied[] = [
+  'ptrace',
+  'io_uring_setup',
+  'io_uring_enter',
+  'io_uring_register',
+];
+
+/** Node's `process.arch` (or `uname -m`) → the arch we have a filter for, or null. */
+export function seccompArchOf(arch: string): SeccompArch | null {
+  if (arch === 'x64' || arch === 'x86_64') return 'x86_64';
+  if (arch === 'arm64' || arch === 'aarch64') return 'aarch64';
+  return null;
+}
+
+export interface SeccompOptions {
+  readonly arch: SeccompArch;
+  /** Deny the network syscalls (network policy `restricted`). */
+  readonly restrictNetwork: boolean;
+}
+
+type Label = 'allow' | 'deny' | 'kill' | 'socketArgs' | 'sendtoArgs';
+type Insn = { readonly label?: Label } & (
+  | { readonly op: 'ld'; readonly offset: number }
+  | { readonly op: 'jeq' | 'jge'; readonly k: number; readonly jt: Label | null; readonly jf: Label | null }
+  | { readonly op: 'ret'; readonly k: number }
+);
+
+/**
+ * Assembles with symbolic jump targets (null = fall through), then encodes. Classic BPF jumps only
+ * go forward, by at most 255 instructions, which this program (< 50 instructions) never approaches.
+ */
+function encode(insns: readonly Insn[]): Uint8Array {
+  const labels = new Map<Label, number>();
+  insns.forEach((insn, index) => {
+    if (insn.label !== undefined) labels.set(insn.label, index);
+  });
+  const offset = (from: number, label: Label | null): number => {
+    if (label === null) return 0;
+    const target = labels.get(label);
+    if (target === undefined || target <= from || target - from - 1 > 255) {
+      throw new Error(`seccomp assembler: bad jump to ${label}`);
+    }
+    return target - from - 1;
+  };
+  const out = new Uint8Array(insns.length * 8);
+  const view = new DataView(out.buffer);
+  insns.forEach((insn, index) => {
+    const at = index * 8;
+    switch (insn.op) {
+      case 'ld':
+        view.setUint16(at, BPF_LD_W_ABS, true);
+        view.setUint32(at + 4, insn.offset, true);
+        break;
+      case 'jeq':
+      case 'jge':
+        view.setUint16(at, insn.op === 'jeq' ? BPF_JEQ_K : BPF_JGE_K, true);
+        view.setUint8(at + 2, offset(index, insn.jt));
+        view.setUint8(at + 3, offset(index, insn.jf));
+        view.setUint32(at + 4, insn.k >>> 0, true);
+        break;
+      case 'ret':
+        view.setUint16(at, BPF_RET_K, true);
+        view.setUint32(at + 4, insn.k >>> 0, true);
+        break;
+    }
+  });
+  return out;
+}
+
+export function buildSeccompProgram(options: SeccompOptions): Uint8Array {
+  const numbers = SYSCALL_NUMBERS[options.arch];
+  const denied = [...(options.restrictNetwork ? NETWORK_SYSCALLS : []), ...ALWAYS_DENIED].map(
+    (s) => numbers[s],
+  );
+  const insns: Insn[] = [
+    { op: 'ld', offset: OFFSET_ARCH },
+    { op: 'jeq', k: AUDIT_ARCH[options.arch], jt: null, jf: 'kill' },
+    { op: 'ld', offset: OFFSET_NR },
+  ];
+  if (options.arch === 'x86_64') insns.push({ op: 'jge', k: X32_SYSCALL_BIT, jt: 'deny', jf: null });
+  for (const nr of denied) insns.push({ op: 'jeq', k: nr, jt: 'deny', jf: null });
+  if (options.restrictNetwork) {
+    insns.push({ op: 'jeq', k: numbers.socket, jt: 'socketArgs', jf: null });
+    insns.push({ op: 'jeq', k: numbers.socketpair, jt: 'socketArgs', jf: null });
+    insns.push({ op: 'jeq', k: numbers.sendto, jt: 'sendtoArgs', jf: null });
+  }
+  insns.push({ op: 'ret', k: SECCOMP_RET_ALLOW, label: 'allow' });
+  if (options.restrictNetwork) {
+    insns.push({ op: 'ld', offset: OFFSET_ARG0_LO, label: 'socketArgs' });
+    insns.push({ op: 'jeq', k: AF_UNIX, jt: null, jf: 'deny' });
+    insns.push({ op: 'ret', k: SECCOMP_RET_ALLOW });
+    insns.push({ op: 'ld', offset: OFFSET_ARG4_LO, label: 'sendtoArgs' });
+    insns.push({ op: 'jeq', k: 0, jt: null, jf: 'deny' });
+    insns.push({ op: 'ld', offset: OFFSET_ARG4_HI });
+    insns.push({ op: 'jeq', k: 0, jt: null, jf: 'deny' });
+    insns.push({ op: 'ret', k: SECCOMP_RET_ALLOW });
+  }
+  insns.push({ op: 'ret', k: SECCOMP_RET_ERRNO | EPERM, label: 'deny' });
+  insns.push({ op: 'ret', k: SECCOMP_RET_KILL_PROCESS, label: 'kill' });
+  return encode(insns);
+}

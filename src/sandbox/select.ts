@@ -1,0 +1,92 @@
+/**
+ * Choosing the sandbox type (spec §3): one place decides, from the mode, what the policy needs and
+ * what this host offers.
+ */
+import { SandboxError } from '../errors.js';
+import type { FileSystemView } from './policy/resolve.js';
+import type { FileSystemSandboxPolicy, NetworkSandboxPolicy, SandboxLaunchConfig } from './policy/model.js';
+import type { HostView } from './types.js';
+
+export const SEATBELT_PATH = '/usr/bin/sandbox-exec';
+
+export type PlatformSandbox =
+  | { readonly type: 'linux-seccomp'; readonly bwrapPath: string }
+  | { readonly type: 'macos-seatbelt' }
+  | { readonly type: 'none'; readonly why: string };
+
+/**
+ * Whether the policy asks for anything a plain spawn would not give. Full-disk-write with network
+ * on needs nothing; a `none` carve-out under a writable `/` does.
+ */
+export function policyNeedsSandbox(
+  fs: FileSystemSandboxPolicy,
+  fullWrite: boolean,
+  network: NetworkSandboxPolicy,
+  enforceManagedNetwork: boolean,
+): boolean {
+  if (enforceManagedNetwork) return true;
+  if (network === 'restricted') return fs.kind !== 'external-sandbox';
+  return fs.kind === 'restricted' && !fullWrite;
+}
+
+/** The sandbox this host can offer, or why there is none. `avoidDir` is the launch cwd. */
+export function platformSandbox(
+  config: SandboxLaunchConfig,
+  host: HostView,
+  avoidDir: string,
+): PlatformSandbox {
+  switch (host.platform) {
+    case 'linux': {
+      const found = host.findBwrap(avoidDir);
+      return 'path' in found
+        ? { type: 'linux-seccomp', bwrapPath: found.path }
+        : { type: 'none', why: found.error };
+    }
+    case 'darwin':
+      return host.exists(SEATBELT_PATH)
+        ? { type: 'macos-seatbelt' }
+        : { type: 'none', why: `${SEATBELT_PATH} not found` };
+    case 'win32':
+      return {
+        type: 'none',
+        why:
+          config.windowsSandboxLevel === 'disabled'
+            ? 'windowsSandboxLevel is disabled'
+            : 'the Windows restricted-token sandbox is not supported by this server',
+      };
+    default:
+      return { type: 'none', why: `no sandbox is implemented for platform ${host.platform}` };
+  }
+}
+
+export interface Selection {
+  readonly sandbox: PlatformSandbox;
+  readonly warnings: readonly string[];
+}
+
+/** Applies the mode (disabled / auto / require). Throws the `require` error. */
+export function selectSandbox(
+  config: SandboxLaunchConfig,
+  view: Pick<FileSystemView, 'fullWrite'>,
+  host: HostView,
+  avoidDir: string,
+): Selection {
+  if (config.mode === 'disabled') return { sandbox: { type: 'none', why: 'mode is disabled' }, warnings: [] };
+  const needed = policyNeedsSandbox(
+    config.fileSystemPolicy,
+    view.fullWrite,
+    config.networkPolicy,
+    config.enforceManagedNetwork,
+  );
+  if (config.mode === 'auto' && !needed) {
+    return { sandbox: { type: 'none', why: 'the policy needs no sandbox' }, warnings: [] };
+  }
+  const sandbox = platformSandbox(config, host, avoidDir);
+  if (sandbox.type === 'none') {
+    if (config.mode === 'require')
+      throw new SandboxError(`no sandbox is available on this host: ${sandbox.why}`);
+    // `auto` tells the truth (sandboxType "none") rather than failing; the log says why.
+    return { sandbox, warnings: [`running without a sandbox: ${sandbox.why}`] };
+  }
+  return { sandbox, warnings: [] };
+}

@@ -1,0 +1,79 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { ExecRuntime, errorCodeOf } from '../../src/index.js';
+import { bwrapAvailable } from '../helpers/bwrap.js';
+import { FIXTURES, eventually, isDead, withDescendants } from '../helpers/process.js';
+import { describeSandbox } from './sandbox-suite.js';
+
+const enabled = bwrapAvailable();
+
+describeSandbox(
+  'in-process ExecRuntime',
+  async () => {
+    const runtime = await ExecRuntime.create();
+    return { backend: runtime, cleanup: () => runtime.close() };
+  },
+  enabled,
+);
+
+describe.skipIf(!enabled)('sandbox: host', () => {
+  it('require with bwrap hidden from PATH gives the clear error', async () => {
+    const saved = process.env.PATH;
+    // Worker threads take a copy of the environment when they start.
+    process.env.PATH = '/nonexistent';
+    let runtime: ExecRuntime | undefined;
+    try {
+      runtime = await ExecRuntime.create({ workers: 1 });
+      const error = await runtime
+        .start({
+          argv: ['/bin/true'],
+          cwd: '/tmp',
+          env: {},
+          sandbox: { mode: 'require', policy: { type: 'read-only' } },
+        })
+        .catch((e: unknown) => e);
+      expect(errorCodeOf(error)).toBe('EXEC_ERR_SANDBOX');
+      expect((error as Error).message).toBe(
+        'failed to prepare process sandbox: no sandbox is available on this host: bwrap not found on PATH',
+      );
+      // auto falls back to no sandbox and says so.
+      const auto = await runtime.start({
+        argv: ['/bin/true'],
+        cwd: '/tmp',
+        env: {},
+        sandbox: { mode: 'auto', policy: { type: 'read-only' } },
+      });
+      expect(auto.sandboxType).toBe('none');
+    } finally {
+      process.env.PATH = saved;
+      await runtime?.close();
+    }
+  });
+
+  it('a sandboxed child dies when its server process is killed with SIGKILL', async () => {
+    const embedder = spawn(process.execPath, [`${FIXTURES}embedder.mjs`, 'sandboxed'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let line = '';
+    embedder.stdout.setEncoding('utf8');
+    for await (const chunk of embedder.stdout) {
+      line += chunk as string;
+      if (line.includes('\n')) break;
+    }
+    const pids = (JSON.parse(line) as number[]).flatMap(withDescendants);
+    embedder.kill('SIGKILL');
+    await once(embedder, 'exit');
+    try {
+      for (const pid of pids) await eventually(() => isDead(pid), `sandboxed ${pid} to die`);
+    } finally {
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+  });
+});

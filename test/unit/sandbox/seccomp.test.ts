@@ -1,0 +1,158 @@
+import { openSync, readFileSync, closeSync, readSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  AUDIT_ARCH,
+  buildSeccompProgram,
+  SECCOMP_RET_ALLOW,
+  SECCOMP_RET_ERRNO,
+  SECCOMP_RET_KILL_PROCESS,
+  seccompArchOf,
+  SYSCALL_NUMBERS,
+} from '../../../src/sandbox/linux/seccomp-bpf.js';
+import type { SeccompArch } from '../../../src/sandbox/linux/seccomp-bpf.js';
+import { seccompProgramPath } from '../../../src/sandbox/index.js';
+
+/**
+ * A classic-BPF interpreter for the subset a seccomp filter may use, run over a `seccomp_data`
+ * built from (arch, nr, args). Independent of the generator: it decodes the raw bytes.
+ */
+function runFilter(program: Uint8Array, arch: number, nr: number, args: readonly bigint[] = []): number {
+  const data = new DataView(new ArrayBuffer(64));
+  data.setInt32(0, nr, true);
+  data.setUint32(4, arch, true);
+  data.setBigUint64(8, 0n, true);
+  for (let i = 0; i < 6; i++) data.setBigUint64(16 + i * 8, args[i] ?? 0n, true);
+
+  const code = new DataView(program.buffer, program.byteOffset, program.byteLength);
+  const count = program.byteLength / 8;
+  expect(Number.isInteger(count)).toBe(true);
+  let acc = 0;
+  for (let pc = 0, steps = 0; pc < count && steps < 4096; steps++) {
+    const op = code.getUint16(pc * 8, true);
+    const jt = code.getUint8(pc * 8 + 2);
+    const jf = code.getUint8(pc * 8 + 3);
+    const k = code.getUint32(pc * 8 + 4, true);
+    switch (op) {
+      case 0x20: // ld [k]
+        expect(k % 4).toBe(0);
+        acc = data.getUint32(k, true);
+        pc += 1;
+        break;
+      case 0x15: // jeq #k
+        pc += 1 + (acc === k ? jt : jf);
+        break;
+      case 0x35: // jge #k
+        pc += 1 + (acc >>> 0 >= k ? jt : jf);
+        break;
+      case 0x25: // jgt #k
+        pc += 1 + (acc >>> 0 > k ? jt : jf);
+        break;
+      case 0x06: // ret #k
+        return k;
+      default:
+        throw new Error(`unexpected opcode 0x${op.toString(16)} at ${pc}`);
+    }
+  }
+  throw new Error('filter fell off the end');
+}
+
+const EPERM_VERDICT = SECCOMP_RET_ERRNO | 1;
+
+describe.each<SeccompArch>(['x86_64', 'aarch64'])('seccomp filter for %s', (arch) => {
+  const restricted = buildSeccompProgram({ arch, restrictNetwork: true });
+  const open = buildSeccompProgram({ arch, restrictNetwork: false });
+  const nr = SYSCALL_NUMBERS[arch];
+  const audit = AUDIT_ARCH[arch];
+  const READ = arch === 'x86_64' ? 0 : 63;
+
+  it('is a whole number of 8-byte instructions', () => {
+    expect(restricted.byteLength % 8).toBe(0);
+    expect(restricted.byteLength / 8).toBeLessThan(64);
+  });
+
+  it('denies the calls that reach a new peer with EPERM when the network is restricted', () => {
+    for (const name of ['connect', 'accept', 'accept4', 'bind', 'listen', 'sendmmsg', 'recvmmsg'] as const) {
+      expect(runFilter(restricted, audit, nr[name]), name).toBe(EPERM_VERDICT);
+      expect(runFilter(open, audit, nr[name]), name).toBe(SECCOMP_RET_ALLOW);
+    }
+  });
+
+  it('allows calls on an already-open socket (stdio socket pairs), and sendto only without an address', () => {
+    for (const name of ['getpeername', 'getsockname', 'shutdown', 'getsockopt', 'setsockopt'] as const) {
+      expect(runFilter(restricted, audit, nr[name]), name).toBe(SECCOMP_RET_ALLOW);
+    }
+    expect(runFilter(restricted, audit, nr.sendto, [1n, 0x1000n, 5n, 0n, 0n, 0n])).toBe(SECCOMP_RET_ALLOW);
+    expect(runFilter(restricted, audit, nr.sendto, [1n, 0x1000n, 5n, 0n, 0x7ffd0000n, 16n])).toBe(EPERM_VERDICT);
+    // A pointer whose low half is zero is still an address.
+    expect(runFilter(restricted, audit, nr.sendto, [1n, 0x1000n, 5n, 0n, 0x7ffd00000000n, 16n])).toBe(EPERM_VERDICT);
+    expect(runFilter(open, audit, nr.sendto, [1n, 0x1000n, 5n, 0n, 0x7ffd0000n, 16n])).toBe(SECCOMP_RET_ALLOW);
+  });
+
+  it('allows socket/socketpair only for AF_UNIX when restricted', () => {
+    expect(runFilter(restricted, audit, nr.socket, [1n])).toBe(SECCOMP_RET_ALLOW);
+    expect(runFilter(restricted, audit, nr.socketpair, [1n])).toBe(SECCOMP_RET_ALLOW);
+    expect(runFilter(restricted, audit, nr.socket, [2n])).toBe(EPERM_VERDICT); // AF_INET
+    expect(runFilter(restricted, audit, nr.socket, [10n])).toBe(EPERM_VERDICT); // AF_INET6
+    expect(runFilter(restricted, audit, nr.socket, [16n])).toBe(EPERM_VERDICT); // AF_NETLINK
+    expect(runFilter(restricted, audit, nr.socketpair, [2n])).toBe(EPERM_VERDICT);
+    expect(runFilter(open, audit, nr.socket, [2n])).toBe(SECCOMP_RET_ALLOW);
+  });
+
+  it('always denies ptrace and io_uring', () => {
+    for (const program of [restricted, open]) {
+      for (const name of ['ptrace', 'io_uring_setup', 'io_uring_enter', 'io_uring_register'] as const) {
+        expect(runFilter(program, audit, nr[name]), name).toBe(EPERM_VERDICT);
+      }
+    }
+  });
+
+  it('allows everything else', () => {
+    expect(runFilter(restricted, audit, READ)).toBe(SECCOMP_RET_ALLOW);
+    expect(runFilter(restricted, audit, 1000)).toBe(SECCOMP_RET_ALLOW);
+  });
+
+  it('kills a syscall made through another ABI', () => {
+    const other = arch === 'x86_64' ? AUDIT_ARCH.aarch64 : AUDIT_ARCH.x86_64;
+    expect(runFilter(restricted, other, READ)).toBe(SECCOMP_RET_KILL_PROCESS);
+    expect(runFilter(restricted, 0x40000003 /* i386 */, READ)).toBe(SECCOMP_RET_KILL_PROCESS);
+  });
+});
+
+describe('seccomp filter x32 guard', () => {
+  it('denies x32 syscall numbers on x86_64', () => {
+    const program = buildSeccompProgram({ arch: 'x86_64', restrictNetwork: false });
+    expect(runFilter(program, AUDIT_ARCH.x86_64, 0x40000000 + 42)).toBe(EPERM_VERDICT);
+    expect(runFilter(program, AUDIT_ARCH.x86_64, 0x40000000)).toBe(EPERM_VERDICT);
+  });
+});
+
+describe('seccompArchOf', () => {
+  it('maps Node and uname spellings', () => {
+    expect(seccompArchOf('x64')).toBe('x86_64');
+    expect(seccompArchOf('x86_64')).toBe('x86_64');
+    expect(seccompArchOf('arm64')).toBe('aarch64');
+    expect(seccompArchOf('aarch64')).toBe('aarch64');
+    expect(seccompArchOf('riscv64')).toBeNull();
+    expect(seccompArchOf('ia32')).toBeNull();
+  });
+});
+
+describe.runIf(process.platform === 'linux')('seccompProgramPath', () => {
+  it('reads the program from the start on every open, and reuses one descriptor per program', () => {
+    const program = buildSeccompProgram({ arch: 'x86_64', restrictNetwork: true });
+    const path = seccompProgramPath(program);
+    expect(path).toMatch(new RegExp(`^/proc/${process.pid}/fd/\\d+$`));
+    expect(new Uint8Array(readFileSync(path))).toEqual(program);
+    expect(new Uint8Array(readFileSync(path))).toEqual(program);
+    // An open descriptor that was read to EOF does not move the offset of the next open.
+    const fd = openSync(path, 'r');
+    const first = Buffer.alloc(program.byteLength + 8);
+    expect(readSync(fd, first)).toBe(program.byteLength);
+    closeSync(fd);
+    expect(new Uint8Array(readFileSync(path))).toEqual(program);
+    expect(seccompProgramPath(Uint8Array.from(program))).toBe(path);
+    const other = buildSeccompProgram({ arch: 'x86_64', restrictNetwork: false });
+    expect(seccompProgramPath(other)).not.toBe(path);
+    expect(new Uint8Array(readFileSync(seccompProgramPath(other)))).toEqual(other);
+  });
+});
