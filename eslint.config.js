@@ -19,12 +19,22 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: '^(fs|path|os|child_process|worker_threads|net|http|crypto|events|util|stream|url|tty|assert)(/.*)?$',
+              regex:
+                '^(fs|path|os|child_process|worker_threads|net|http|crypto|events|util|stream|url|tty|assert)(/.*)?$',
               message: 'Import Node built-ins with the node: prefix.',
             },
           ],
         },
       ],
+    },
+  },
+  {
+    // Plain JavaScript fixtures run as child processes: linted without type information.
+    files: ['**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      parserOptions: { projectService: false },
+      globals: { process: 'readonly', Buffer: 'readonly', queueMicrotask: 'readonly' },
     },
   },
   {

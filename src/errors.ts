@@ -187,7 +187,7 @@ export function isExecError(value: unknown): value is ExecError {
 export function errorCodeOf(value: unknown): ErrorCode | undefined {
   if (value instanceof ExecError) return value.code;
   if (typeof value === 'object' && value !== null && 'code' in value) {
-    const code = (value as { code: unknown }).code;
+    const code = value.code;
     if (typeof code === 'string' && knownCodes.has(code)) return code as ErrorCode;
   }
   return undefined;

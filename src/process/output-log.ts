@@ -17,12 +17,15 @@ export interface OutputLogOptions {
   /** Retained output bound in bytes. */
   readonly retainedBytes: number;
   /**
-   * Flow control: when set, only acknowledged chunks are ever evicted, and `onPressure` reports
-   * when unacknowledged bytes cross the marks.
+   * Flow control: when set, only acknowledged chunks are ever evicted, and `onAcknowledged` reports
+   * the total of acknowledged bytes whenever it grows (the process actor pauses and resumes the
+   * child against it, next to the child, so the bound does not wait for a round trip).
    */
   readonly flowControl?: { readonly highWaterBytes: number; readonly lowWaterBytes: number } | null;
-  readonly onPressure?: (paused: boolean) => void;
+  readonly onAcknowledged?: (acknowledgedBytes: number) => void;
 }
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface ReadSnapshot extends ReadResult {
   readonly chunks: readonly OutputEvent[];
@@ -31,7 +34,7 @@ export interface ReadSnapshot extends ReadResult {
 export class OutputLog {
   readonly #retainedLimit: number;
   readonly #flow: { readonly highWaterBytes: number; readonly lowWaterBytes: number } | null;
-  readonly #onPressure: ((paused: boolean) => void) | undefined;
+  readonly #onAcknowledged: ((acknowledgedBytes: number) => void) | undefined;
   readonly #subject = new Subject<ProcessEvent>();
   readonly #waiters = new Set<() => void>();
 
@@ -48,12 +51,11 @@ export class OutputLog {
   #appendedBytes = 0;
   #ackedBytes = 0;
   #ackedSeq = 0;
-  #paused = false;
 
   constructor(options: OutputLogOptions) {
     this.#retainedLimit = options.retainedBytes;
     this.#flow = options.flowControl ?? null;
-    this.#onPressure = options.onPressure;
+    this.#onAcknowledged = options.onAcknowledged;
   }
 
   get nextSeq(): number {
@@ -87,7 +89,6 @@ export class OutputLog {
     this.#evict();
     this.#subject.next(event);
     this.#wake();
-    this.#checkPressure();
     return event;
   }
 
@@ -106,9 +107,6 @@ export class OutputLog {
     this.#subject.next(this.#closed);
     this.#subject.complete();
     this.#wake();
-    if (this.#paused) {
-      this.#paused = false;
-    }
   }
 
   setFailure(failure: string): void {
@@ -119,6 +117,7 @@ export class OutputLog {
   /** Acknowledge output up to and including `seq` (flow control). */
   ack(seq: number): void {
     if (seq <= this.#ackedSeq) return;
+    const before = this.#ackedBytes;
     const chunks = this.#chunks;
     // Walk the unacknowledged retained chunks; with flow control nothing unacknowledged is evicted.
     let index = this.#indexAfter(this.#ackedSeq);
@@ -130,7 +129,9 @@ export class OutputLog {
     }
     this.#ackedSeq = Math.min(seq, this.#nextSeq - 1);
     this.#evict();
-    this.#checkPressure();
+    if (this.#flow !== null && this.#ackedBytes > before && this.#closed === null) {
+      this.#onAcknowledged?.(this.#ackedBytes);
+    }
   }
 
   get unacknowledgedBytes(): number {
@@ -176,7 +177,8 @@ export class OutputLog {
         this.#waiters.delete(done);
         resolve();
       };
-      const timer = setTimeout(done, waitMs);
+      // Node cuts longer delays to 1 ms; 2^31-1 ms is 24 days, as good as forever for a long-poll.
+      const timer = setTimeout(done, Math.min(Math.max(waitMs, 0), MAX_TIMER_MS));
       this.#waiters.add(done);
     });
   }
@@ -231,19 +233,6 @@ export class OutputLog {
     if (this.#head > 1024 && this.#head * 2 > chunks.length) {
       this.#chunks = chunks.slice(this.#head);
       this.#head = 0;
-    }
-  }
-
-  #checkPressure(): void {
-    const flow = this.#flow;
-    if (flow === null || this.#closed !== null) return;
-    const pending = this.#appendedBytes - this.#ackedBytes;
-    if (!this.#paused && pending > flow.highWaterBytes) {
-      this.#paused = true;
-      this.#onPressure?.(true);
-    } else if (this.#paused && pending < flow.lowWaterBytes) {
-      this.#paused = false;
-      this.#onPressure?.(false);
     }
   }
 

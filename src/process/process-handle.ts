@@ -54,6 +54,8 @@ export class ProcessHandle implements ExecProcess {
   #resolveClosed!: () => void;
   #writeIds = new Set<string>();
   #onClosed: (handle: ProcessHandle) => void = () => undefined;
+  #resolveActorGone!: () => void;
+  readonly #actorGone = new Promise<void>((resolve) => (this.#resolveActorGone = resolve));
 
   constructor(settings: HandleSettings) {
     this.processId = settings.processId;
@@ -63,10 +65,10 @@ export class ProcessHandle implements ExecProcess {
     this.#log = new OutputLog({
       retainedBytes: settings.retainedBytes,
       flowControl: settings.flowControl,
-      onPressure: (paused) => {
-        const control = this.#liveControl();
-        if (control === null) return;
-        (paused ? control.pause() : control.resume()).catch(() => undefined);
+      onAcknowledged: (bytes) => {
+        this.#liveControl()
+          ?.acknowledge(bytes)
+          .catch(() => undefined);
       },
     });
     this.exited = new Promise((resolve) => (this.#resolveExited = resolve));
@@ -135,10 +137,16 @@ export class ProcessHandle implements ExecProcess {
 
   /** The worker that owned the process died: record the failure, the exit and the close. */
   fail(failure: string, exitCode: number): void {
+    this.#resolveActorGone();
     if (this.#log.isClosed) return;
     this.#log.setFailure(failure);
     this.#recordExit(exitCode);
     this.#recordClosed();
+  }
+
+  /** The actor's control port closed (it finished, or its worker died): no reply will come now. */
+  actorGone(): void {
+    this.#resolveActorGone();
   }
 
   markRemoved(): void {
@@ -204,7 +212,8 @@ export class ProcessHandle implements ExecProcess {
     this.#assertKnown();
     if (!this.tty) throw new NotATtyError(this.processId);
     const control = this.#liveControl();
-    if (control !== null) await this.#call(() => control.resize({ rows: size.rows, cols: size.cols }), undefined);
+    if (control !== null)
+      await this.#call(() => control.resize({ rows: size.rows, cols: size.cols }), undefined);
   }
 
   async signal(signal: SignalName): Promise<void> {
@@ -220,7 +229,7 @@ export class ProcessHandle implements ExecProcess {
     return this.#call(() => control.terminate(options.graceMs ?? null), false);
   }
 
-  ack(seq: number): Promise<void> {
+  async ack(seq: number): Promise<void> {
     this.#assertKnown();
     this.#log.ack(seq);
     return Promise.resolve();
@@ -252,10 +261,11 @@ export class ProcessHandle implements ExecProcess {
   }
 
   /**
-   * A control call answered by the actor, or `fallback` once the process is closed: a comlink call
-   * whose port closed (the actor finished, or its worker died) would otherwise never settle.
+   * A control call answered by the actor, or `fallback` once its control port has closed: a comlink
+   * call on a closed port would never settle. Not the `closed` event: it travels on the event port
+   * and can overtake the answer to a write the child already took.
    */
   #call<T>(call: () => Promise<T>, fallback: T): Promise<T> {
-    return Promise.race([call(), this.closed.then(() => fallback)]).catch(() => fallback);
+    return Promise.race([call(), this.#actorGone.then(() => fallback)]).catch(() => fallback);
   }
 }

@@ -5,26 +5,26 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { Endpoint } from 'comlink';
 
-type Listener = Parameters<Endpoint['addEventListener']>[1];
+type MessageListener = ((event: { data: unknown }) => void) | { handleEvent(event: { data: unknown }): void };
 
 export function portEndpoint(port: MessagePort): Endpoint {
-  const wrapped = new WeakMap<object, (data: unknown) => void>();
-  return {
-    postMessage: (message: unknown, transfer?: unknown[]) =>
-      port.postMessage(message, transfer as never),
-    addEventListener: (_type: string, listener: Listener) => {
+  const wrapped = new WeakMap<MessageListener, (data: unknown) => void>();
+  const endpoint = {
+    postMessage: (message: unknown, transfer?: unknown[]) => port.postMessage(message, transfer as never),
+    addEventListener: (_type: string, listener: MessageListener) => {
       const handler = (data: unknown) => {
-        const event = { data } as MessageEvent;
-        if (typeof listener === 'function') listener(event);
-        else listener.handleEvent(event);
+        if (typeof listener === 'function') listener({ data });
+        else listener.handleEvent({ data });
       };
       wrapped.set(listener, handler);
       port.on('message', handler);
     },
-    removeEventListener: (_type: string, listener: Listener) => {
+    removeEventListener: (_type: string, listener: MessageListener) => {
       const handler = wrapped.get(listener);
       if (handler !== undefined) port.off('message', handler);
     },
     start: () => port.start(),
   };
+  // comlink types its endpoint with the DOM's listener types, which this Node build does not load.
+  return endpoint;
 }

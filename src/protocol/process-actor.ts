@@ -7,6 +7,13 @@ import type { MessagePort } from 'node:worker_threads';
 import type { PlainError } from '../errors.js';
 import type { FlowControl, OutputStream, SandboxType, TerminalSize } from '../runtime/types.js';
 
+/** Posted on the worker's parent port once the actor module has been evaluated. */
+export const ACTOR_WORKER_READY = 'execvisor:actor-worker-ready';
+export interface ActorWorkerReady {
+  readonly type: typeof ACTOR_WORKER_READY;
+  readonly threadId: number;
+}
+
 /** The piscina task: one per process, pending until the process is closed. */
 export interface ActorTask {
   readonly launch: ActorLaunch;
@@ -64,7 +71,9 @@ export interface ProcessActorControl {
   signal(signal: NodeJS.Signals): Promise<boolean>;
   /** Kill the group (SIGKILL, or SIGTERM then SIGKILL after graceMs). True if the leader was live. */
   terminate(graceMs: number | null): Promise<boolean>;
-  /** Flow control: stop reading the child's output. */
-  pause(): Promise<void>;
-  resume(): Promise<void>;
+  /**
+   * Flow control: the consumer has acknowledged this many output bytes in total. The actor stops
+   * reading the child while produced − acknowledged exceeds the high mark, and resumes below the low.
+   */
+  acknowledge(bytes: number): Promise<void>;
 }

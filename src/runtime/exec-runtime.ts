@@ -56,12 +56,11 @@ export class ExecRuntime implements ExecBackend {
   }
 
   /** Creates a runtime and its worker pool. Options are validated here (coded errors). */
-  static create(options: ExecRuntimeOptions = {}): Promise<ExecRuntime> {
-    try {
-      return Promise.resolve(new ExecRuntime(resolveRuntimeOptions(options)));
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
+  static async create(options: ExecRuntimeOptions = {}): Promise<ExecRuntime> {
+    const runtime = new ExecRuntime(resolveRuntimeOptions(options));
+    // Warm: every worker has loaded the actor before the first start (and before any stop).
+    await runtime.#supervisor.ready();
+    return runtime;
   }
 
   /** The resolved options (defaults filled in). */

@@ -17,7 +17,9 @@ export function stderrLogger(level: 'debug' | 'info' | 'warn' | 'error' = 'info'
     (name: (typeof order)[number]) =>
     (message: string, fields?: Record<string, unknown>): void => {
       if (order.indexOf(name) < min) return;
-      process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: name, message, ...fields })}\n`);
+      process.stderr.write(
+        `${JSON.stringify({ time: new Date().toISOString(), level: name, message, ...fields })}\n`,
+      );
     };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }

@@ -64,18 +64,18 @@ export function resolveRuntimeOptions(options: ExecRuntimeOptions = {}): Resolve
     ),
     maxProcesses: integer('maxProcesses', options.maxProcesses, RUNTIME_DEFAULTS.maxProcesses, 1, 1 << 20),
     batchBytes: integer('batchBytes', options.batchBytes, RUNTIME_DEFAULTS.batchBytes, 1, 64 << 20),
-    closeTimeoutMs: integer('closeTimeoutMs', options.closeTimeoutMs, RUNTIME_DEFAULTS.closeTimeoutMs, 0, 2 ** 31 - 1),
+    closeTimeoutMs: integer(
+      'closeTimeoutMs',
+      options.closeTimeoutMs,
+      RUNTIME_DEFAULTS.closeTimeoutMs,
+      0,
+      2 ** 31 - 1,
+    ),
     logger: options.logger ?? silentLogger,
   });
 }
 
-export function integer(
-  name: string,
-  value: unknown,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
+export function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined || value === null) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}, got ${show(value)}`);

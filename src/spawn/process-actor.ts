@@ -33,8 +33,13 @@ export async function runProcessActor(task: ActorTask, deps?: PrepareDeps): Prom
   const batcher = new OutputBatcher(launch.batchBytes, (data, segments) =>
     post({ type: 'output', data, segments }, [data.buffer as ArrayBuffer]),
   );
+  const flow = new FlowGate(launch.flowControl);
   const handlers: SpawnHandlers = {
-    onData: (stream: OutputStream, data: Buffer) => batcher.push(stream, data),
+    onData: (stream: OutputStream, data: Buffer) => {
+      // Count first: the batcher may transfer (detach) the buffer it is given.
+      flow.produced(data.byteLength);
+      batcher.push(stream, data);
+    },
     onExit: (exitCode) => {
       exited = true;
       batcher.flush();
@@ -52,6 +57,7 @@ export async function runProcessActor(task: ActorTask, deps?: PrepareDeps): Prom
     const prepared = prepareSpawn(launch, deps);
     for (const warning of prepared.warnings) post({ type: 'log', level: 'warn', message: warning });
     child = (launch.tty ? spawnPty : spawnPipes)(prepared.request, handlers);
+    flow.attach(child);
     post({ type: 'spawned', pid: child.pid, sandboxType: prepared.sandboxType, threadId });
   } catch (error) {
     post({ type: 'spawnFailed', error: toPlain(error) });
@@ -59,7 +65,7 @@ export async function runProcessActor(task: ActorTask, deps?: PrepareDeps): Prom
     return;
   }
 
-  const control = new ActorControl(child, launch, () => exited);
+  const control = new ActorControl(child, launch, flow, () => exited);
   Comlink.expose(control, portEndpoint(controlPort));
   await closedPromise;
   control.dispose();
@@ -67,15 +73,52 @@ export async function runProcessActor(task: ActorTask, deps?: PrepareDeps): Prom
   closePorts(controlPort, eventPort);
 }
 
+/** Pauses the child while produced − acknowledged output exceeds the high mark (flow control). */
+class FlowGate {
+  readonly #marks: ActorLaunch['flowControl'];
+  #child: SpawnedChild | null = null;
+  #produced = 0;
+  #acknowledged = 0;
+  #paused = false;
+
+  constructor(marks: ActorLaunch['flowControl']) {
+    this.#marks = marks;
+  }
+
+  attach(child: SpawnedChild): void {
+    this.#child = child;
+  }
+
+  produced(bytes: number): void {
+    if (this.#marks === null) return;
+    this.#produced += bytes;
+    if (!this.#paused && this.#produced - this.#acknowledged > this.#marks.highWaterBytes) {
+      this.#paused = true;
+      this.#child?.pause();
+    }
+  }
+
+  acknowledged(bytes: number): void {
+    if (this.#marks === null || bytes <= this.#acknowledged) return;
+    this.#acknowledged = bytes;
+    if (this.#paused && this.#produced - this.#acknowledged < this.#marks.lowWaterBytes) {
+      this.#paused = false;
+      this.#child?.resume();
+    }
+  }
+}
+
 class ActorControl implements ProcessActorControl {
   readonly #child: SpawnedChild;
   readonly #launch: ActorLaunch;
+  readonly #flow: FlowGate;
   readonly #isExited: () => boolean;
   #killTimer: NodeJS.Timeout | null = null;
 
-  constructor(child: SpawnedChild, launch: ActorLaunch, isExited: () => boolean) {
+  constructor(child: SpawnedChild, launch: ActorLaunch, flow: FlowGate, isExited: () => boolean) {
     this.#child = child;
     this.#launch = launch;
+    this.#flow = flow;
     this.#isExited = isExited;
   }
 
@@ -114,13 +157,8 @@ class ActorControl implements ProcessActorControl {
     return Promise.resolve(true);
   }
 
-  pause(): Promise<void> {
-    this.#child.pause();
-    return Promise.resolve();
-  }
-
-  resume(): Promise<void> {
-    this.#child.resume();
+  acknowledge(bytes: number): Promise<void> {
+    this.#flow.acknowledged(bytes);
     return Promise.resolve();
   }
 

@@ -7,11 +7,18 @@
  *   tail of a large or paused stream and whatever a background child writes later;
  * - it reports exit only after that close, so we could not record the exit when the OS reports it.
  * Here the exit is recorded when the native waitpid reports it, and `close` comes only once the
- * master reads EIO: every process holding the terminal has gone and every byte was read.
+ * master reads EOF: every process holding the terminal has gone and every byte was read.
+ *
+ * The kernel can report EOF on the master while the last bytes a dead child wrote are still in the
+ * terminal's flip buffer (seen losing 256 B to 8 KiB of a 1 MiB burst under load), so we hold a
+ * descriptor of the slave side ourselves: the master cannot hang up while we do. Once the child has
+ * exited we write a random sentinel into the slave; it queues behind everything the child wrote, so
+ * when it comes out of the master the child's output is complete. We strip it and let go of the slave.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { write as fsWrite } from 'node:fs';
+import { closeSync, constants, openSync, write as fsWrite } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { ReadStream } from 'node:tty';
 import { SpawnError } from '../errors.js';
 import type { TerminalSize } from '../runtime/types.js';
@@ -59,6 +66,8 @@ function loadNative(): { module: NativePty; helperPath: string } {
 
 /** Ctrl-D: the terminal's end-of-file character in canonical mode. */
 const VEOF = Uint8Array.of(4);
+/** If the sentinel has not come back by then (a terminal stopped with ^S), let go of the slave anyway. */
+const DRAIN_TIMEOUT_MS = 10_000;
 
 export function spawnPty(request: SpawnRequest, handlers: SpawnHandlers): SpawnedChild {
   const native = loadNative();
@@ -72,7 +81,7 @@ export function spawnPty(request: SpawnRequest, handlers: SpawnHandlers): Spawne
     handlers.onClose();
   };
 
-  let term: { fd: number; pid: number };
+  let term: { fd: number; pid: number; pty: string };
   try {
     // The native fork execs argv[0] = file; a different argv[0] comes through the exec shim.
     term = native.module.fork(
@@ -93,6 +102,7 @@ export function spawnPty(request: SpawnRequest, handlers: SpawnHandlers): Spawne
         setImmediate(() => {
           exitCode = exitCodeOf(code, signal);
           handlers.onExit(exitCode);
+          startDrain();
           maybeClose();
         });
       },
@@ -103,14 +113,55 @@ export function spawnPty(request: SpawnRequest, handlers: SpawnHandlers): Spawne
 
   const { fd, pid } = term;
   const master = new ReadStream(fd);
+  let slave = openSlave(term.pty);
+  let drain: SentinelFilter | null = null;
+  const releaseSlave = () => {
+    if (slave === null) return;
+    closeSync(slave);
+    slave = null;
+  };
+  // After the exit: push a sentinel through the terminal behind the child's last output.
+  const startDrain = () => {
+    if (slave === null) return;
+    const filter = new SentinelFilter();
+    drain = filter;
+    const timer = setTimeout(() => {
+      if (drain === filter) {
+        drain = null;
+        const rest = filter.flush();
+        if (rest.byteLength > 0) handlers.onData('pty', rest);
+      }
+      releaseSlave();
+    }, DRAIN_TIMEOUT_MS);
+    timer.unref();
+    filter.onFound = () => clearTimeout(timer);
+    writeAll(slave, filter.token, () => {
+      clearTimeout(timer);
+      drain = null;
+      releaseSlave();
+    });
+  };
   const endStream = () => {
     if (streamEnded) return;
     streamEnded = true;
+    releaseSlave();
     writer.stop();
     master.destroy();
     maybeClose();
   };
-  master.on('data', (data: Buffer) => handlers.onData('pty', data));
+  master.on('data', (data: Buffer) => {
+    const filter = drain;
+    if (filter === null) {
+      handlers.onData('pty', data);
+      return;
+    }
+    const { before, found, after } = filter.feed(data);
+    if (before.byteLength > 0) handlers.onData('pty', before);
+    if (!found) return;
+    drain = null;
+    releaseSlave();
+    if (after.byteLength > 0) handlers.onData('pty', after);
+  });
   // Linux reports EIO on the master once no process holds the terminal and all was read.
   master.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EAGAIN') return;
@@ -147,8 +198,11 @@ export function spawnPty(request: SpawnRequest, handlers: SpawnHandlers): Spawne
  */
 class FdWriter {
   readonly #fd: number;
-  readonly #queue: { data: Uint8Array; offset: number; done: (status: 'accepted' | 'stdinClosed') => void }[] =
-    [];
+  readonly #queue: {
+    data: Uint8Array;
+    offset: number;
+    done: (status: 'accepted' | 'stdinClosed') => void;
+  }[] = [];
   #stopped = false;
   #busy = false;
 
@@ -195,5 +249,63 @@ class FdWriter {
       }
       this.#next();
     });
+  }
+}
+
+/** Our own descriptor of the slave side (not our controlling terminal), or null if it cannot be had. */
+function openSlave(path: string): number | null {
+  try {
+    return openSync(path, constants.O_RDWR | constants.O_NOCTTY | constants.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+}
+
+/** Writes all of `data` to a non-blocking descriptor, retrying on EAGAIN; `onError` if it cannot. */
+function writeAll(fd: number, data: Uint8Array, onError: () => void, offset = 0): void {
+  fsWrite(fd, data, offset, data.byteLength - offset, null, (error, written) => {
+    if (error) {
+      if (error.code === 'EAGAIN') setTimeout(() => writeAll(fd, data, onError, offset), 5).unref();
+      else onError();
+      return;
+    }
+    if (offset + written < data.byteLength) writeAll(fd, data, onError, offset + written);
+  });
+}
+
+/**
+ * Finds a random token in a byte stream that may split it across chunks, and removes it. Uppercase
+ * letters and digits only: terminal output processing (ONLCR, OLCUC, tabs) leaves them alone.
+ */
+export class SentinelFilter {
+  readonly token: Buffer = Buffer.from(`EXECVISOR${randomBytes(12).toString('hex').toUpperCase()}`);
+  onFound: () => void = () => undefined;
+  #pending: Buffer = Buffer.alloc(0);
+
+  feed(data: Buffer): { before: Buffer; found: boolean; after: Buffer } {
+    const combined = this.#pending.byteLength > 0 ? Buffer.concat([this.#pending, data]) : data;
+    const at = combined.indexOf(this.token);
+    if (at >= 0) {
+      this.#pending = Buffer.alloc(0);
+      this.onFound();
+      return {
+        before: combined.subarray(0, at),
+        found: true,
+        after: combined.subarray(at + this.token.byteLength),
+      };
+    }
+    // Keep the longest tail that could be the start of the token.
+    let keep = Math.min(this.token.byteLength - 1, combined.byteLength);
+    while (keep > 0 && !combined.subarray(combined.byteLength - keep).equals(this.token.subarray(0, keep)))
+      keep--;
+    this.#pending = Buffer.from(combined.subarray(combined.byteLength - keep));
+    return { before: combined.subarray(0, combined.byteLength - keep), found: false, after: Buffer.alloc(0) };
+  }
+
+  /** What is held back as a possible partial token. */
+  flush(): Buffer {
+    const rest = this.#pending;
+    this.#pending = Buffer.alloc(0);
+    return rest;
   }
 }

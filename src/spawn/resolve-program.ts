@@ -28,7 +28,9 @@ export function resolveProgram(
     const candidate = join(isAbsolute(dir) ? dir : resolve(cwd, dir), program);
     if (isExecutableFile(candidate)) return candidate;
   }
-  throw new SpawnError(`failed to spawn \`${program}\`: No such file or directory (os error 2): not found on PATH`);
+  throw new SpawnError(
+    `failed to spawn \`${program}\`: No such file or directory (os error 2): not found on PATH`,
+  );
 }
 
 export function checkCwd(cwd: string): void {

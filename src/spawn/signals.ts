@@ -1,6 +1,5 @@
 import { constants } from 'node:os';
 import { InvalidArgumentError } from '../errors.js';
-import type { SignalName } from '../runtime/types.js';
 
 const named: Record<string, NodeJS.Signals> = {
   interrupt: 'SIGINT',
@@ -10,7 +9,7 @@ const named: Record<string, NodeJS.Signals> = {
 };
 
 /** Maps a protocol signal name ("interrupt", …, or "SIGxxx") to a Node signal. */
-export function toNodeSignal(signal: SignalName | string): NodeJS.Signals {
+export function toNodeSignal(signal: string): NodeJS.Signals {
   const mapped = named[signal];
   if (mapped !== undefined) return mapped;
   if (signal.startsWith('SIG') && signal in constants.signals) return signal as NodeJS.Signals;

@@ -17,7 +17,14 @@ import {
 } from '../errors.js';
 import { ProcessHandle } from '../process/process-handle.js';
 import { portEndpoint } from '../protocol/comlink-endpoint.js';
-import type { ActorEvent, ActorLaunch, ActorTask, ProcessActorControl } from '../protocol/process-actor.js';
+import {
+  ACTOR_WORKER_READY,
+  type ActorEvent,
+  type ActorLaunch,
+  type ActorTask,
+  type ActorWorkerReady,
+  type ProcessActorControl,
+} from '../protocol/process-actor.js';
 import type { ResolvedRuntimeOptions } from '../runtime/options.js';
 import type { ExecProcess, ProcessInfo, StartOptions } from '../runtime/types.js';
 import { processActorWorkerPath } from '../runtime/worker-path.js';
@@ -66,9 +73,17 @@ export class Supervisor {
   readonly #sessions = new Map<string, Session>();
   readonly #tracked = new Map<ProcessHandle, Tracked>();
   readonly #reaper: OrphanReaper;
+  readonly #readyThreads = new Set<number>();
+  #readyWaiters: (() => void)[] = [];
   #live = 0;
   #closed = false;
-  #stats = { startsTotal: 0, startFailuresTotal: 0, exitsTotal: 0, outputBytesTotal: 0, workerFailuresTotal: 0 };
+  #stats = {
+    startsTotal: 0,
+    startFailuresTotal: 0,
+    exitsTotal: 0,
+    outputBytesTotal: 0,
+    workerFailuresTotal: 0,
+  };
 
   constructor(options: ResolvedRuntimeOptions) {
     this.#options = options;
@@ -89,6 +104,42 @@ export class Supervisor {
     this.#pool.on('error', (error: unknown) =>
       options.logger.error('process actor worker failed', { error: String(error) }),
     );
+    this.#pool.on('message', (message: unknown) => {
+      const ready = message as Partial<ActorWorkerReady> | null;
+      if (ready?.type !== ACTOR_WORKER_READY || typeof ready.threadId !== 'number') return;
+      this.#readyThreads.add(ready.threadId);
+      this.#checkReady();
+    });
+  }
+
+  /**
+   * Resolves once every worker thread of the pool has loaded the actor module (or after
+   * `timeoutMs`). Stopping a thread that is still loading modules aborts the process on Node 20.
+   */
+  ready(timeoutMs = 10_000): Promise<void> {
+    if (this.#allReady()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#readyWaiters.push(done);
+    });
+  }
+
+  #allReady(): boolean {
+    const threads = this.#pool.threads;
+    return (
+      threads.length >= this.#options.workers && threads.every((t) => this.#readyThreads.has(t.threadId))
+    );
+  }
+
+  #checkReady(): void {
+    if (!this.#allReady()) return;
+    const waiters = this.#readyWaiters;
+    this.#readyWaiters = [];
+    for (const waiter of waiters) waiter();
   }
 
   openSession(id: string = randomUUID()): Session {
@@ -113,7 +164,9 @@ export class Supervisor {
   }
 
   list(session: Session): ProcessInfo[] {
-    return [...session.processes.values()].filter((handle) => handle.state !== 'starting').map((h) => h.info());
+    return [...session.processes.values()]
+      .filter((handle) => handle.state !== 'starting')
+      .map((h) => h.info());
   }
 
   /**
@@ -124,7 +177,7 @@ export class Supervisor {
     try {
       return this.#start(session, options);
     } catch (error) {
-      return Promise.reject(error as Error);
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
   }
 
@@ -135,7 +188,9 @@ export class Supervisor {
     const processId = start.processId ?? session.nextProcessId();
     if (session.processes.has(processId)) throw new DuplicateProcessError(processId);
     if (this.#live >= this.#options.maxProcesses) {
-      throw new LimitError(`too many processes: the limit of ${this.#options.maxProcesses} live processes is reached`);
+      throw new LimitError(
+        `too many processes: the limit of ${this.#options.maxProcesses} live processes is reached`,
+      );
     }
     const handle = new ProcessHandle({
       processId,
@@ -180,12 +235,22 @@ export class Supervisor {
           case 'spawned': {
             const remote = Comlink.wrap<ProcessActorControl>(portEndpoint(control.port1));
             tracked.control = remote;
+            // Every answer the actor posted arrives before the port reports it closed.
+            control.port1.once('close', () => {
+              handle.actorGone();
+              if (tracked.control !== null) {
+                tracked.control[Comlink.releaseProxy]();
+                tracked.control = null;
+              }
+            });
             this.#reaper.add(event.pid);
             handle.markRunning(event.pid, event.sandboxType, event.threadId, remote, () =>
               this.#onClosed(session, handle),
             );
             settled = true;
             resolve(handle);
+            // A session closed while this start was in flight: its processes must not survive it.
+            if (session.closed || this.#closed) void handle.terminate();
             return;
           }
           case 'spawnFailed':
@@ -207,6 +272,8 @@ export class Supervisor {
         () => undefined,
         (error: unknown) => {
           const message = `process actor worker died: ${error instanceof Error ? error.message : String(error)}`;
+          // A worker stopped after this process closed (the pool shutting down) harmed nothing.
+          if (handle.log.isClosed) return;
           if (!settled) {
             fail(new WorkerDiedError(message, { cause: error }));
             return;
@@ -233,16 +300,15 @@ export class Supervisor {
       this.#forget(session, handle, false);
       return;
     }
-    tracked.removalTimer = setTimeout(() => this.#forget(session, handle, false), this.#options.exitedRetentionMs);
+    tracked.removalTimer = setTimeout(
+      () => this.#forget(session, handle, false),
+      this.#options.exitedRetentionMs,
+    );
     tracked.removalTimer.unref();
   }
 
   #releasePorts(tracked: Tracked): void {
     tracked.eventPort.close();
-    if (tracked.control !== null) {
-      tracked.control[Comlink.releaseProxy]();
-      tracked.control = null;
-    }
   }
 
   /** Removes a process from its session; `live` is true when it never reached closed. */
@@ -295,6 +361,7 @@ export class Supervisor {
       const pid = handle.pid;
       if (pid !== null && !handle.log.isClosed) signalGroup(pid, 'SIGKILL');
     }
+    await this.ready(this.#options.closeTimeoutMs);
     await this.#pool.destroy();
     this.#reaper.close();
     for (const [handle, tracked] of this.#tracked) {

@@ -27,10 +27,12 @@ export function normalizeStart(options: StartOptions): NormalizedStart {
   if (processId !== undefined && (typeof processId !== 'string' || processId.length === 0)) {
     throw new InvalidArgumentError(`processId must be a non-empty string, got ${show(processId)}`);
   }
-  if (!Array.isArray(argv)) throw new InvalidArgumentError(`argv must be an array of strings, got ${show(argv)}`);
+  if (!Array.isArray(argv))
+    throw new InvalidArgumentError(`argv must be an array of strings, got ${show(argv)}`);
   if (argv.length === 0) throw new EmptyArgvError();
   for (const [index, arg] of argv.entries()) {
-    if (typeof arg !== 'string') throw new InvalidArgumentError(`argv[${index}] must be a string, got ${show(arg)}`);
+    if (typeof arg !== 'string')
+      throw new InvalidArgumentError(`argv[${index}] must be a string, got ${show(arg)}`);
     if (arg.includes('\0')) throw new InvalidArgumentError(`argv[${index}] must not contain NUL bytes`);
   }
   if (typeof cwd !== 'string' || !isAbsolute(cwd) || cwd.includes('\0')) {
@@ -40,7 +42,8 @@ export function normalizeStart(options: StartOptions): NormalizedStart {
     throw new InvalidArgumentError(`env must be an object of strings, got ${show(env)}`);
   }
   for (const [key, value] of Object.entries(env)) {
-    if (typeof value !== 'string') throw new InvalidArgumentError(`env.${key} must be a string, got ${show(value)}`);
+    if (typeof value !== 'string')
+      throw new InvalidArgumentError(`env.${key} must be a string, got ${show(value)}`);
     if (key.length === 0 || key.includes('=') || key.includes('\0') || value.includes('\0')) {
       throw new InvalidArgumentError(`env has an invalid entry ${show(key)}`);
     }
@@ -52,13 +55,26 @@ export function normalizeStart(options: StartOptions): NormalizedStart {
     throw new InvalidArgumentError(`arg0 must be a string, got ${show(arg0)}`);
   }
   const size = options.size ?? DEFAULT_SIZE;
-  if (typeof size !== 'object') throw new InvalidArgumentError(`size must be {rows, cols}, got ${show(size)}`);
+  if (typeof size !== 'object')
+    throw new InvalidArgumentError(`size must be {rows, cols}, got ${show(size)}`);
   const rows = integer('size.rows', size.rows, 24, 1, 65_535);
   const cols = integer('size.cols', size.cols, 80, 1, 65_535);
   let flowControl: FlowControl | null = null;
   if (options.flowControl != null) {
-    const high = integer('flowControl.highWaterBytes', options.flowControl.highWaterBytes, 1 << 20, 1, 2 ** 40);
-    const low = integer('flowControl.lowWaterBytes', options.flowControl.lowWaterBytes, high >>> 1, 0, 2 ** 40);
+    const high = integer(
+      'flowControl.highWaterBytes',
+      options.flowControl.highWaterBytes,
+      1 << 20,
+      1,
+      2 ** 40,
+    );
+    const low = integer(
+      'flowControl.lowWaterBytes',
+      options.flowControl.lowWaterBytes,
+      Math.floor(high / 2),
+      0,
+      2 ** 40,
+    );
     if (low > high) {
       throw new InvalidArgumentError(
         `flowControl.lowWaterBytes must not exceed highWaterBytes, got ${low} > ${high}`,
@@ -68,7 +84,7 @@ export function normalizeStart(options: StartOptions): NormalizedStart {
   }
   return {
     processId,
-    argv: [...argv],
+    argv: [...(argv as readonly string[])],
     cwd,
     env: { ...env },
     tty,
@@ -82,6 +98,7 @@ export function normalizeStart(options: StartOptions): NormalizedStart {
 
 function flag(name: string, value: unknown): boolean {
   if (value === undefined || value === null) return false;
-  if (typeof value !== 'boolean') throw new InvalidArgumentError(`${name} must be a boolean, got ${show(value)}`);
+  if (typeof value !== 'boolean')
+    throw new InvalidArgumentError(`${name} must be a boolean, got ${show(value)}`);
   return value;
 }

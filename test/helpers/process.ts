@@ -31,7 +31,9 @@ export function waitForOutput(process: ExecProcess, needle: string): Promise<str
         }
       },
       complete() {
-        reject(new Error(`closed before ${JSON.stringify(needle)} appeared; output: ${JSON.stringify(text)}`));
+        reject(
+          new Error(`closed before ${JSON.stringify(needle)} appeared; output: ${JSON.stringify(text)}`),
+        );
       },
     });
   });

@@ -59,7 +59,11 @@ export function describeBackend(label: string, factory: () => Promise<BackendUnd
 
     it('gives output, stderr, exit and close in seq order', async () => {
       const process = await backend.start({
-        argv: ['sh', '-c', "printf 'event output\\n'; sleep 0.1; printf 'event err\\n' >&2; sleep 0.1; exit 7"],
+        argv: [
+          'sh',
+          '-c',
+          "printf 'event output\\n'; sleep 0.1; printf 'event err\\n' >&2; sleep 0.1; exit 7",
+        ],
         cwd: CWD,
         env: PATH_ENV,
       });

@@ -6,7 +6,9 @@ import { FIXTURES, eventually, isDead, withDescendants } from '../helpers/proces
 
 describe('orphans', () => {
   it('a SIGKILLed embedder takes its pipe and terminal children (and their children) with it', async () => {
-    const embedder = spawn(process.execPath, [`${FIXTURES}embedder.mjs`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const embedder = spawn(process.execPath, [`${FIXTURES}embedder.mjs`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let line = '';
     embedder.stdout.setEncoding('utf8');
     for await (const chunk of embedder.stdout) {

@@ -1,8 +1,10 @@
 /** Runtime-only behaviour: worker death, lifecycle, sessions, limits, retention. */
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { ExecRuntime, errorCodeOf, type ExecProcess } from '../../src/index.js';
-import { allEvents, eventually, isDead, textOf, waitForOutput } from '../helpers/process.js';
+import { FIXTURES, allEvents, eventually, isDead, textOf, waitForOutput } from '../helpers/process.js';
 
 const CWD = tmpdir();
 const PATH_ENV = { PATH: '/usr/bin:/bin' };
@@ -159,17 +161,18 @@ describe('ExecRuntime', () => {
     await process.signal('interrupt');
     expect(textOf(await allEvents(process))).toContain('got-int');
     expect(await process.exited).toBe(4);
-    const error = await process.signal('SIGNOPE' as 'SIGINT').catch((e: unknown) => e);
+    const error = await process.signal('SIGNOPE').catch((e: unknown) => e);
     expect(errorCodeOf(error)).toBe('EXEC_ERR_INVALID_ARGUMENT');
   });
 });
 
 describe('regressions', () => {
   it('closing the runtime right after a terminal process closes does not abort the process', async () => {
-    const { spawn } = await import('node:child_process');
-    const { once } = await import('node:events');
-    const { FIXTURES } = await import('../helpers/process.js');
-    const child = spawn(process.execPath, [`${FIXTURES}pty-close-race.mjs`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Two aborts seen here: stopping a worker while node-pty's exit callback ran JS, and stopping a
+    // worker still loading its modules (require of an ES module, Node 20).
+    const child = spawn(process.execPath, [`${FIXTURES}pty-close-race.mjs`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (data: Buffer) => (out += data.toString()));

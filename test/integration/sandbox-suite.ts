@@ -20,7 +20,11 @@ function workspaceWrite(extra: Record<string, unknown> = {}) {
   };
 }
 
-export function describeSandbox(label: string, factory: () => Promise<BackendUnderTest>, enabled: boolean): void {
+export function describeSandbox(
+  label: string,
+  factory: () => Promise<BackendUnderTest>,
+  enabled: boolean,
+): void {
   describe.skipIf(!enabled)(`sandbox: ${label}`, () => {
     let under: BackendUnderTest;
     let backend: ExecBackend;
@@ -48,7 +52,12 @@ export function describeSandbox(label: string, factory: () => Promise<BackendUnd
     });
 
     const run = async (options: Partial<StartOptions> & Pick<StartOptions, 'argv'>) => {
-      const process = await backend.start({ cwd: workspace, env: PATH_ENV, sandbox: workspaceWrite(), ...options });
+      const process = await backend.start({
+        cwd: workspace,
+        env: PATH_ENV,
+        sandbox: workspaceWrite(),
+        ...options,
+      });
       const events = await allEvents(process);
       return { process, text: textOf(events), exitCode: await process.exited };
     };
@@ -193,7 +202,12 @@ export function describeSandbox(label: string, factory: () => Promise<BackendUnd
 
     it('rejects a bad policy with the sandbox error', async () => {
       const error = (await backend
-        .start({ argv: ['true'], cwd: workspace, env: {}, sandbox: { mode: 'require', policy: { type: 'nope' } } })
+        .start({
+          argv: ['true'],
+          cwd: workspace,
+          env: {},
+          sandbox: { mode: 'require', policy: { type: 'nope' } },
+        })
         .catch((e: unknown) => e)) as Error & { code?: string };
       expect(error.code).toBe('EXEC_ERR_SANDBOX');
       expect(error.message).toMatch(/^failed to prepare process sandbox: /);

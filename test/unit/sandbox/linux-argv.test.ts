@@ -19,7 +19,18 @@ const TAIL_NET_OFF = [
   '--',
   ...CMD,
 ];
-const TAIL_NET_ON = ['--unshare-user', '--unshare-pid', '--cap-drop', 'ALL', '--proc', '/proc', '--seccomp', '3', '--', ...CMD];
+const TAIL_NET_ON = [
+  '--unshare-user',
+  '--unshare-pid',
+  '--cap-drop',
+  'ALL',
+  '--proc',
+  '/proc',
+  '--seccomp',
+  '3',
+  '--',
+  ...CMD,
+];
 
 const PROJ_TREE: FakeHostOptions['tree'] = { '/home/dev/proj/.git/': 'dir', '/tmp/': 'dir' };
 
@@ -402,7 +413,17 @@ describe('linux bwrap argv', () => {
       BW,
       ...HEAD,
       ...['--ro-bind', '/', '/', '--dev', '/dev'],
-      ...['--unshare-user', '--unshare-pid', '--cap-drop', 'ALL', '--unshare-net', '--seccomp', '3', '--', ...CMD],
+      ...[
+        '--unshare-user',
+        '--unshare-pid',
+        '--cap-drop',
+        'ALL',
+        '--unshare-net',
+        '--seccomp',
+        '3',
+        '--',
+        ...CMD,
+      ],
     ]);
   });
 

@@ -82,10 +82,16 @@ describe.each<SeccompArch>(['x86_64', 'aarch64'])('seccomp filter for %s', (arch
       expect(runFilter(restricted, audit, nr[name]), name).toBe(SECCOMP_RET_ALLOW);
     }
     expect(runFilter(restricted, audit, nr.sendto, [1n, 0x1000n, 5n, 0n, 0n, 0n])).toBe(SECCOMP_RET_ALLOW);
-    expect(runFilter(restricted, audit, nr.sendto, [1n, 0x1000n, 5n, 0n, 0x7ffd0000n, 16n])).toBe(EPERM_VERDICT);
+    expect(runFilter(restricted, audit, nr.sendto, [1n, 0x1000n, 5n, 0n, 0x7ffd0000n, 16n])).toBe(
+      EPERM_VERDICT,
+    );
     // A pointer whose low half is zero is still an address.
-    expect(runFilter(restricted, audit, nr.sendto, [1n, 0x1000n, 5n, 0n, 0x7ffd00000000n, 16n])).toBe(EPERM_VERDICT);
-    expect(runFilter(open, audit, nr.sendto, [1n, 0x1000n, 5n, 0n, 0x7ffd0000n, 16n])).toBe(SECCOMP_RET_ALLOW);
+    expect(runFilter(restricted, audit, nr.sendto, [1n, 0x1000n, 5n, 0n, 0x7ffd00000000n, 16n])).toBe(
+      EPERM_VERDICT,
+    );
+    expect(runFilter(open, audit, nr.sendto, [1n, 0x1000n, 5n, 0n, 0x7ffd0000n, 16n])).toBe(
+      SECCOMP_RET_ALLOW,
+    );
   });
 
   it('allows socket/socketpair only for AF_UNIX when restricted', () => {
