@@ -1,0 +1,116 @@
+/**
+ * zod schema builders whose failures read like the reference server's (serde_json) messages:
+ * ``missing field `processId` ``, `invalid type: string "x", expected a boolean`,
+ * ``unknown variant `x`, expected one of `a`, `b` ``. Clients written for the reference may match
+ * on these texts, so each builder fixes its own message rather than letting zod phrase it.
+ * Like serde, only the first failure is reported.
+ */
+import { z } from 'zod';
+import { InvalidArgumentError } from '../errors.js';
+
+type Issue = { readonly input?: unknown; readonly path?: readonly PropertyKey[] | undefined };
+
+/** How serde names the value it got (`serde::de::Unexpected`). */
+export function describeUnexpected(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'boolean') return `boolean \`${value}\``;
+  if (typeof value === 'number') {
+    return Number.isInteger(value) ? `integer \`${value}\`` : `floating point \`${value}\``;
+  }
+  if (typeof value === 'string') return `string ${JSON.stringify(value)}`;
+  if (Array.isArray(value)) return 'sequence';
+  return 'map';
+}
+
+function missingOr(issue: Issue, message: () => string): string {
+  // JSON never yields `undefined` inside arrays or maps, so undefined input means an absent member.
+  if (issue.input === undefined) {
+    const last = issue.path?.[issue.path.length - 1];
+    if (typeof last === 'string') return `missing field \`${last}\``;
+  }
+  return message();
+}
+
+function invalidType(expected: string) {
+  return (issue: Issue) =>
+    missingOr(issue, () => `invalid type: ${describeUnexpected(issue.input)}, expected ${expected}`);
+}
+
+function invalidValue(expected: string) {
+  return (issue: Issue) =>
+    missingOr(issue, () => `invalid value: ${describeUnexpected(issue.input)}, expected ${expected}`);
+}
+
+export function str() {
+  return z.string({ error: invalidType('a string') });
+}
+
+export function bool() {
+  return z.boolean({ error: invalidType('a boolean') });
+}
+
+/** An unsigned integer (serde `u64`, or `u16`, `u32`…); JS limits it to the safe range. */
+export function uint(serdeName = 'u64', max = Number.MAX_SAFE_INTEGER) {
+  return z
+    .number({ error: invalidType(serdeName) })
+    .refine((n) => Number.isInteger(n), { error: invalidType(serdeName), abort: true })
+    .refine((n) => n >= 0 && n <= max, { error: invalidValue(serdeName) });
+}
+
+export function seq<T extends z.ZodType>(item: T) {
+  return z.array(item, { error: invalidType('a sequence') });
+}
+
+export function stringMap() {
+  return z.record(z.string(), str(), { error: invalidType('a map') });
+}
+
+export function struct<T extends z.ZodRawShape>(name: string, shape: T) {
+  return z.object(shape, { error: invalidType(`struct ${name}`) });
+}
+
+/** A unit-variant enum serialized as its name. */
+export function variants<const T extends readonly [string, ...string[]]>(values: T) {
+  const expected = values.map((v) => `\`${v}\``).join(', ');
+  return z.enum(values, {
+    error: (issue: Issue) =>
+      missingOr(issue, () =>
+        typeof issue.input === 'string'
+          ? `unknown variant \`${issue.input}\`, expected one of ${expected}`
+          : `invalid type: ${describeUnexpected(issue.input)}, expected variant identifier`,
+      ),
+  });
+}
+
+// Standard alphabet, padding required, no whitespace: the reference decodes strictly.
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Strict standard base64 (with padding); non-canonical trailing bits are refused too. */
+export function decodeBase64Strict(text: string): Buffer | undefined {
+  if (!BASE64.test(text)) return undefined;
+  const bytes = Buffer.from(text, 'base64');
+  return bytes.toString('base64') === text ? bytes : undefined;
+}
+
+/** A base64 string member, decoded to bytes. */
+export function base64(field: string) {
+  return str().transform((text, ctx) => {
+    const bytes = decodeBase64Strict(text);
+    if (bytes === undefined) {
+      ctx.addIssue({ code: 'custom', message: `invalid base64 in \`${field}\``, input: text });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+}
+
+/**
+ * Validates params. Absent params are null, as the reference reads them; the first failure becomes
+ * an `InvalidArgumentError` (-32602) with the serde-style message.
+ */
+export function parseParams<T extends z.ZodType>(schema: T, params: unknown): z.output<T> {
+  const result = schema.safeParse(params, { reportInput: true });
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  throw new InvalidArgumentError(issue?.message ?? 'invalid params');
+}

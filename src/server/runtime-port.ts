@@ -1,0 +1,33 @@
+/**
+ * The part of `ExecRuntime` the server drives, as a structural interface: the server depends on
+ * this shape, not on the class, so tests can hand it a fake and the runtime stays free to grow.
+ */
+import type { ExecProcess, ProcessInfo, StartOptions } from '../runtime/types.js';
+
+/** A processId namespace of its own; `close()` terminates its processes and forgets them. */
+export interface RuntimeSession {
+  readonly id: string;
+  start(options: StartOptions): Promise<ExecProcess>;
+  get(processId: string): ExecProcess | undefined;
+  list(): Promise<ProcessInfo[]>;
+  close(): Promise<void>;
+}
+
+export interface RuntimeStats {
+  readonly liveProcesses: number;
+  readonly startsTotal: number;
+  readonly exitsTotal: number;
+  readonly outputBytesTotal: number;
+  readonly startFailuresTotal: number;
+}
+
+export interface ServerRuntime {
+  session(): RuntimeSession;
+  stats(): RuntimeStats;
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+/** The server logs through the runtime's logger interface. */
+export type { Logger as ServerLogger } from '../runtime/logger.js';
+export { silentLogger } from '../runtime/logger.js';

@@ -1,0 +1,86 @@
+/**
+ * Public server options, their defaults and the one resolver that fills and checks them.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { DEFAULT_LISTEN_URL, isLoopback, parseListenUrl, type ListenAddress } from './listen-url.js';
+import { silentLogger, type ServerLogger, type ServerRuntime } from './runtime-port.js';
+
+export interface ServerOptions {
+  /** The runtime to drive. Default: a new `ExecRuntime`, owned (and closed) by the server. */
+  readonly runtime?: ServerRuntime;
+  /** `ws://IP:PORT`; port 0 picks a free port. Default `ws://127.0.0.1:0`. */
+  readonly listen?: string;
+  /** Bearer token every upgrade (and `/metrics`) must carry. Required for a non-loopback address. */
+  readonly token?: string | null;
+  /** Largest inbound message; a bigger one closes that socket with 1009. Default 16 MiB. */
+  readonly maxMessageBytes?: number;
+  /** Processes one connection (session) may hold before they are closed. Default 1024. */
+  readonly maxProcessesPerConnection?: number;
+  /** How long a detached session lives before its processes are killed. Default 30 000 ms. */
+  readonly detachTtlMs?: number;
+  /**
+   * Stop forwarding output notifications to a connection while its socket buffers more than this;
+   * the client catches up with `process/read`. Default 8 MiB.
+   */
+  readonly outboundHighWaterBytes?: number;
+  readonly logger?: ServerLogger;
+}
+
+export interface ResolvedServerOptions {
+  readonly runtime: ServerRuntime | undefined;
+  readonly listen: ListenAddress;
+  readonly token: string | null;
+  readonly maxMessageBytes: number;
+  readonly maxProcessesPerConnection: number;
+  readonly detachTtlMs: number;
+  readonly outboundHighWaterBytes: number;
+  readonly logger: ServerLogger;
+}
+
+export const SERVER_DEFAULTS = Object.freeze({
+  listen: DEFAULT_LISTEN_URL,
+  maxMessageBytes: 16 * 1024 * 1024,
+  maxProcessesPerConnection: 1024,
+  detachTtlMs: 30_000,
+  outboundHighWaterBytes: 8 * 1024 * 1024,
+});
+
+function positiveInt(name: string, value: number | undefined, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
+  const listen = parseListenUrl(options.listen ?? SERVER_DEFAULTS.listen);
+  const token = options.token ?? null;
+  if (token !== null && token.length === 0) {
+    throw new InvalidArgumentError('token must not be empty');
+  }
+  if (token === null && !isLoopback(listen.host)) {
+    throw new InvalidArgumentError(
+      `refusing to listen on non-loopback address ${listen.host} without a token; ` +
+        'set EXEC_SERVER_TOKEN or pass --token-file (or listen on 127.0.0.1)',
+    );
+  }
+  return {
+    runtime: options.runtime,
+    listen,
+    token,
+    maxMessageBytes: positiveInt('maxMessageBytes', options.maxMessageBytes, SERVER_DEFAULTS.maxMessageBytes),
+    maxProcessesPerConnection: positiveInt(
+      'maxProcessesPerConnection',
+      options.maxProcessesPerConnection,
+      SERVER_DEFAULTS.maxProcessesPerConnection,
+    ),
+    detachTtlMs: positiveInt('detachTtlMs', options.detachTtlMs, SERVER_DEFAULTS.detachTtlMs, 0),
+    outboundHighWaterBytes: positiveInt(
+      'outboundHighWaterBytes',
+      options.outboundHighWaterBytes,
+      SERVER_DEFAULTS.outboundHighWaterBytes,
+    ),
+    logger: options.logger ?? silentLogger,
+  };
+}

@@ -1,0 +1,114 @@
+/**
+ * Sessions (§7): each connection works in one runtime session (its own processId namespace). A
+ * session opted into detaching (its `initialize` carried `resumeSessionId`) outlives its connection
+ * for `detachTtlMs`; any other session is closed with its connection, as old clients expect.
+ */
+import { randomUUID } from 'node:crypto';
+import { SessionError } from '../errors.js';
+import type { ServerMetrics } from './metrics.js';
+import type { RuntimeSession, ServerLogger, ServerRuntime } from './runtime-port.js';
+
+export interface SessionRecord {
+  /** Unguessable: knowing it is what lets a connection take the session over. */
+  readonly id: string;
+  readonly runtimeSession: RuntimeSession;
+  readonly detachable: boolean;
+  /** The connection using it, or null while detached. */
+  attachedTo: object | null;
+  detachTimer: NodeJS.Timeout | null;
+  /** Processes not yet closed, starting ones included: what the per-connection limit counts. */
+  readonly open: Set<string>;
+  /** The highest seq sent as a notification per process, so a resumed connection sends no repeats. */
+  readonly forwarded: Map<string, number>;
+}
+
+export class SessionRegistry {
+  readonly #runtime: ServerRuntime;
+  readonly #detachTtlMs: number;
+  readonly #logger: ServerLogger;
+  readonly #metrics: ServerMetrics;
+  readonly #sessions = new Map<string, SessionRecord>();
+  readonly #closing = new Set<Promise<void>>();
+
+  constructor(runtime: ServerRuntime, detachTtlMs: number, logger: ServerLogger, metrics: ServerMetrics) {
+    this.#runtime = runtime;
+    this.#detachTtlMs = detachTtlMs;
+    this.#logger = logger;
+    this.#metrics = metrics;
+  }
+
+  /** A fresh session attached to `owner`. */
+  create(owner: object, detachable: boolean): SessionRecord {
+    const record: SessionRecord = {
+      id: randomUUID(),
+      runtimeSession: this.#runtime.session(),
+      detachable,
+      attachedTo: owner,
+      detachTimer: null,
+      open: new Set(),
+      forwarded: new Map(),
+    };
+    this.#sessions.set(record.id, record);
+    return record;
+  }
+
+  /** Attaches a detached session to `owner`; synchronous, so two resumes cannot both win. */
+  resume(sessionId: string, owner: object): SessionRecord {
+    const record = this.#sessions.get(sessionId);
+    if (record === undefined || !record.detachable) {
+      throw new SessionError(`unknown session id ${sessionId}`);
+    }
+    if (record.attachedTo !== null) {
+      throw new SessionError(`session ${sessionId} is already attached to another connection`);
+    }
+    if (record.detachTimer !== null) {
+      clearTimeout(record.detachTimer);
+      record.detachTimer = null;
+      this.#metrics.sessionsDetached -= 1;
+    }
+    record.attachedTo = owner;
+    this.#logger.debug(`session ${sessionId} resumed`);
+    return record;
+  }
+
+  /** The connection of `record` went away: detach it, or close it if it never opted in. */
+  release(record: SessionRecord): void {
+    record.attachedTo = null;
+    if (!record.detachable || this.#detachTtlMs === 0) {
+      this.#close(record);
+      return;
+    }
+    this.#metrics.sessionsDetached += 1;
+    record.detachTimer = setTimeout(() => {
+      record.detachTimer = null;
+      this.#metrics.sessionsDetached -= 1;
+      this.#logger.info(`session ${record.id} was not resumed within ${this.#detachTtlMs} ms; closing it`);
+      this.#close(record);
+    }, this.#detachTtlMs);
+    // A detached session must not keep a server that is otherwise done alive.
+    record.detachTimer.unref();
+  }
+
+  /** Closes every session (server shutdown) and waits for their processes to be gone. */
+  async closeAll(): Promise<void> {
+    for (const record of [...this.#sessions.values()]) {
+      if (record.detachTimer !== null) {
+        clearTimeout(record.detachTimer);
+        record.detachTimer = null;
+        this.#metrics.sessionsDetached -= 1;
+      }
+      this.#close(record);
+    }
+    await Promise.all([...this.#closing]);
+  }
+
+  #close(record: SessionRecord): void {
+    if (this.#sessions.get(record.id) !== record) return;
+    this.#sessions.delete(record.id);
+    const closing = record.runtimeSession.close().catch((error: unknown) => {
+      this.#logger.error(`closing session ${record.id} failed: ${String(error)}`);
+    });
+    this.#closing.add(closing);
+    void closing.finally(() => this.#closing.delete(closing));
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * Ordering through a fake runtime whose processes have already finished when `start` resolves, so
+ * their notifications deterministically reach the client before the start response (§4).
+ */
+import { once } from 'node:events';
+import { ReplaySubject } from 'rxjs';
+import { afterEach, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { ExecServerClient } from '../../src/client/index.js';
+import { DuplicateProcessError } from '../../src/errors.js';
+import type {
+  ExecProcess,
+  ProcessEvent,
+  ProcessInfo,
+  ReadResult,
+  StartOptions,
+} from '../../src/runtime/types.js';
+import { startServer, type RuntimeSession, type ServerRuntime } from '../../src/server/index.js';
+
+const encoder = new TextEncoder();
+
+/** A process that printed `text` and exited 0 before anyone looked. */
+function finishedProcess(processId: string, text: string): ExecProcess {
+  const events: ProcessEvent[] = [
+    { type: 'output', seq: 1, stream: 'stdout', chunk: encoder.encode(text) },
+    { type: 'exited', seq: 2, exitCode: 0 },
+    { type: 'closed', seq: 3 },
+  ];
+  const subject = new ReplaySubject<ProcessEvent>();
+  for (const event of events) subject.next(event);
+  subject.complete();
+  const info: ProcessInfo = {
+    processId,
+    pid: 4242,
+    tty: false,
+    sandboxType: 'none',
+    exited: true,
+    exitCode: 0,
+    closed: true,
+    startedAtMs: 1,
+  };
+  return {
+    processId,
+    pid: 4242,
+    tty: false,
+    sandboxType: 'none',
+    events$: subject.asObservable(),
+    exited: Promise.resolve(0),
+    closed: Promise.resolve(),
+    read: (options = {}): Promise<ReadResult> => {
+      const after = options.afterSeq ?? 0;
+      const chunks = after < 1 ? [{ seq: 1, stream: 'stdout' as const, chunk: encoder.encode(text) }] : [];
+      return Promise.resolve({
+        chunks,
+        nextSeq: chunks.length > 0 ? 2 : 4,
+        exited: true,
+        exitCode: 0,
+        closed: true,
+        failure: null,
+        firstRetainedSeq: 1,
+      });
+    },
+    write: () => Promise.resolve('stdinClosed'),
+    closeStdin: () => Promise.resolve(),
+    resize: () => Promise.resolve(),
+    signal: () => Promise.resolve(),
+    terminate: () => Promise.resolve(false),
+    ack: () => Promise.resolve(),
+    info: () => info,
+  };
+}
+
+function fakeRuntime(): ServerRuntime {
+  return {
+    session(): RuntimeSession {
+      const processes = new Map<string, ExecProcess>();
+      return {
+        id: 'fake',
+        start(options: StartOptions) {
+          const id = options.processId!;
+          if (processes.has(id)) return Promise.reject(new DuplicateProcessError(id));
+          const process = finishedProcess(id, `ran ${options.argv.join(' ')}`);
+          processes.set(id, process);
+          return Promise.resolve(process);
+        },
+        get: (id) => processes.get(id),
+        list: () => Promise.resolve([...processes.values()].map((p) => p.info())),
+        close: () => Promise.resolve(),
+      };
+    },
+    stats: () => ({
+      liveProcesses: 0,
+      startsTotal: 0,
+      exitsTotal: 0,
+      outputBytesTotal: 0,
+      startFailuresTotal: 0,
+    }),
+    close: () => Promise.resolve(),
+    destroy: () => Promise.resolve(),
+  };
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+it('sends the notifications of an already finished process before its start response', async () => {
+  const server = await startServer({ runtime: fakeRuntime() });
+  cleanups.push(() => server.close());
+  const ws = new WebSocket(server.url);
+  cleanups.push(() => {
+    ws.terminate();
+    return Promise.resolve();
+  });
+  const messages: { id?: number; method?: string }[] = [];
+  ws.on('message', (data) =>
+    messages.push(JSON.parse((data as Buffer).toString()) as { id?: number; method?: string }),
+  );
+  await once(ws, 'open');
+  ws.send(JSON.stringify({ id: 1, method: 'initialize', params: { clientName: 'order' } }));
+  ws.send(JSON.stringify({ method: 'initialized' }));
+  ws.send(
+    JSON.stringify({
+      id: 2,
+      method: 'process/start',
+      params: { processId: 'p', argv: ['x'], cwd: '/', env: {}, tty: false },
+    }),
+  );
+  while (!messages.some((m) => m.id === 2)) await once(ws, 'message');
+  expect(messages.slice(1).map((m) => m.method ?? `response ${m.id}`)).toEqual([
+    'process/output',
+    'process/exited',
+    'process/closed',
+    'response 2',
+  ]);
+});
+
+it('lets the client handle notifications that precede the start response', async () => {
+  const server = await startServer({ runtime: fakeRuntime() });
+  cleanups.push(() => server.close());
+  const client = await ExecServerClient.connect(server.url, { clientName: 'order' });
+  cleanups.push(() => client.close());
+  const process = await client.start({ processId: 'early', argv: ['echo', 'hi'], cwd: '/', env: {} });
+  expect(await process.exited).toBe(0);
+  await process.closed;
+  expect(process.info()).toMatchObject({ pid: 4242, exited: true, closed: true });
+});
