@@ -1,0 +1,128 @@
+/**
+ * Spawn throughput (`/bin/true` start→closed at a fixed concurrency, starts/s) and spawn latency
+ * (sequential start→closed on an idle runtime, p50/p99 over every sample of every round).
+ */
+import type { ExecBackend } from '../../src/index.js';
+import { startOptions } from '../lib/backend.js';
+import { now, runPool, withTimeout } from '../lib/clock.js';
+import { rawSpawnPipe } from '../lib/raw.js';
+import {
+  alternate,
+  roundsOf,
+  row,
+  type MetricRow,
+  type Scenario,
+  type ScenarioContext,
+} from '../lib/scenario.js';
+import { quantile } from '../lib/stats.js';
+
+const TRUE = ['/bin/true'];
+const STEP_TIMEOUT_MS = 30_000;
+
+export const CONCURRENCY_LEVELS = [1, 64, 256] as const;
+
+async function rawTrue(): Promise<void> {
+  await withTimeout(rawSpawnPipe(TRUE).closed, STEP_TIMEOUT_MS, 'raw /bin/true');
+}
+
+async function runtimeTrue(backend: ExecBackend): Promise<void> {
+  const process = await backend.start(startOptions(TRUE));
+  await withTimeout(process.closed, STEP_TIMEOUT_MS, 'runtime /bin/true');
+}
+
+async function startsPerSecond(total: number, concurrency: number, one: () => Promise<void>) {
+  const started = now();
+  await runPool(total, concurrency, one);
+  return { startsPerSec: (total * 1000) / (now() - started) };
+}
+
+export const spawnThroughput: Scenario = {
+  name: 'spawn-throughput',
+  title: 'spawn throughput (/bin/true start→closed)',
+  async run(context: ScenarioContext): Promise<MetricRow[]> {
+    const instance = await context.backend.create();
+    const rows: MetricRow[] = [];
+    try {
+      for (const concurrency of CONCURRENCY_LEVELS) {
+        const total = totalFor(concurrency, context.config.quick);
+        const result = await alternate(
+          context,
+          `spawn c=${concurrency} (${total} starts)`,
+          () => startsPerSecond(total, concurrency, rawTrue),
+          () => startsPerSecond(total, concurrency, () => runtimeTrue(instance.backend)),
+        );
+        rows.push(
+          row({
+            scenario: 'spawn throughput',
+            metric: `concurrency ${concurrency}`,
+            unit: 'starts/s',
+            baseline: result.baselineMedian.startsPerSec ?? null,
+            execvisor: result.execvisorMedian.startsPerSec ?? null,
+            target: concurrency === 64 ? { kind: 'ratio-min', value: 1.0, label: '≥ 1.0× raw' } : null,
+            rounds: roundsOf(result, 'startsPerSec'),
+          }),
+        );
+      }
+    } finally {
+      await instance.dispose();
+    }
+    return rows;
+  },
+};
+
+function totalFor(concurrency: number, quick: boolean): number {
+  if (concurrency === 1) return quick ? 100 : 300;
+  return quick ? Math.max(concurrency * 2, 256) : Math.max(concurrency * 8, 1024);
+}
+
+export const spawnLatency: Scenario = {
+  name: 'spawn-latency',
+  title: 'spawn latency on an idle runtime (sequential /bin/true start→closed)',
+  async run(context: ScenarioContext): Promise<MetricRow[]> {
+    const perRound = context.config.quick ? 60 : 200;
+    const instance = await context.backend.create();
+    const samples = { baseline: [] as number[], execvisor: [] as number[] };
+    const sequential = async (one: () => Promise<void>, into: number[]) => {
+      for (let index = 0; index < perRound; index++) {
+        const started = now();
+        await one();
+        into.push(now() - started);
+      }
+      return { p50: quantile(into.slice(-perRound), 0.5) };
+    };
+    try {
+      // The warm-up round of `alternate` also lands in the sample arrays; drop it below.
+      const result = await alternate(
+        context,
+        `spawn latency (${perRound} sequential starts/round)`,
+        () => sequential(rawTrue, samples.baseline),
+        () => sequential(() => runtimeTrue(instance.backend), samples.execvisor),
+      );
+      const baseline = samples.baseline.slice(perRound);
+      const execvisor = samples.execvisor.slice(perRound);
+      const note = `${baseline.length} samples per side`;
+      return [
+        row({
+          scenario: 'spawn latency',
+          metric: 'p50',
+          unit: 'ms',
+          baseline: quantile(baseline, 0.5),
+          execvisor: quantile(execvisor, 0.5),
+          target: { kind: 'ratio-max', value: 1.3, label: '≤ 1.3× raw' },
+          note,
+          rounds: roundsOf(result, 'p50'),
+        }),
+        row({
+          scenario: 'spawn latency',
+          metric: 'p99',
+          unit: 'ms',
+          baseline: quantile(baseline, 0.99),
+          execvisor: quantile(execvisor, 0.99),
+          note,
+        }),
+      ];
+    } finally {
+      await instance.dispose();
+    }
+  },
+};
