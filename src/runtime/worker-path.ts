@@ -6,9 +6,12 @@
 import { fileURLToPath } from 'node:url';
 
 export function processActorWorkerPath(): string {
+  return workerPath('process-actor.js');
+}
+
+/** The compiled worker module `name` (e.g. `fs-operation.js`) from `workers/`. */
+export function workerPath(name: string): string {
   const here = import.meta.url;
-  const relative = here.endsWith('.ts')
-    ? '../../dist/workers/process-actor.js'
-    : '../../workers/process-actor.js';
+  const relative = here.endsWith('.ts') ? `../../dist/workers/${name}` : `../../workers/${name}`;
   return fileURLToPath(new URL(relative, here));
 }

@@ -373,6 +373,15 @@ export class Supervisor {
     for (const session of this.#sessions.values()) session.closed = true;
   }
 
+  /**
+   * Runs a short task in the pool (for example a file operation), off the main thread. `filename`
+   * is a compiled worker module whose default export takes `task`.
+   */
+  runPoolTask<T, R>(filename: string, task: T): Promise<R> {
+    if (this.#closed) return Promise.reject(new ClosedError());
+    return this.#pool.run(task as unknown as ActorTask, { filename }) as unknown as Promise<R>;
+  }
+
   /** Test and fault-injection hook: terminates the worker thread that owns `handle`. */
   async terminateWorkerOf(handle: ExecProcess): Promise<void> {
     if (!(handle instanceof ProcessHandle)) return;
