@@ -1,12 +1,18 @@
 // Piscina task entry: one call per process, pending until the process closes.
 import { parentPort, threadId } from 'node:worker_threads';
-import { runProcessActor } from '../src/spawn/process-actor.js';
+import { ActorHost, runProcessActor } from '../src/spawn/process-actor.js';
 import { ACTOR_WORKER_READY, type ActorTask, type ActorWorkerReady } from '../src/protocol/process-actor.js';
 
+const host = new ActorHost();
+
 export default function processActor(task: ActorTask): Promise<void> {
-  return runProcessActor(task);
+  return runProcessActor(task, host);
 }
 
-// Loaded and evaluated: the supervisor may stop this thread from now on without catching it
-// mid-module-load (terminating a worker then aborts the whole process on Node 20).
-parentPort?.postMessage({ type: ACTOR_WORKER_READY, threadId } satisfies ActorWorkerReady);
+// Loaded and evaluated: hand the Supervisor this worker's control and event ports. From now on it
+// may also stop this thread without catching it mid-module-load (which aborts the process on Node 20).
+const { controlPort, eventPort } = host.supervisorPorts;
+parentPort?.postMessage(
+  { type: ACTOR_WORKER_READY, threadId, controlPort, eventPort } satisfies ActorWorkerReady,
+  [controlPort, eventPort],
+);

@@ -2,10 +2,9 @@
  * The main-thread face of one process: its OutputLog, its state, and the control proxy to its
  * ProcessActor. Implements the public `ExecProcess`. Only the Supervisor creates and removes it.
  */
-import type { Remote } from 'comlink';
 import type { Observable } from 'rxjs';
 import { NotATtyError, UnknownProcessError } from '../errors.js';
-import type { ActorEvent, ProcessActorControl } from '../protocol/process-actor.js';
+import type { ActorEvent, ProcessControl } from '../protocol/process-actor.js';
 import type {
   ExecProcess,
   ProcessEvent,
@@ -49,7 +48,7 @@ export class ProcessHandle implements ExecProcess {
   #pid: number | null = null;
   #threadId: number | null = null;
   #sandboxType: SandboxType = 'none';
-  #control: Remote<ProcessActorControl> | null = null;
+  #control: ProcessControl | null = null;
   #resolveExited!: (code: number) => void;
   #resolveClosed!: () => void;
   #writeIds = new Set<string>();
@@ -101,9 +100,11 @@ export class ProcessHandle implements ExecProcess {
     pid: number,
     sandboxType: SandboxType,
     threadId: number,
-    control: Remote<ProcessActorControl>,
+    control: ProcessControl,
+    actorGone: Promise<void>,
     onClosed: (handle: ProcessHandle) => void,
   ): void {
+    void actorGone.then(() => this.#resolveActorGone());
     this.#pid = pid;
     this.#sandboxType = sandboxType;
     this.#threadId = threadId;
@@ -144,7 +145,7 @@ export class ProcessHandle implements ExecProcess {
     this.#recordClosed();
   }
 
-  /** The actor's control port closed (it finished, or its worker died): no reply will come now. */
+  /** The actor's worker is gone: no answer to a control call will come now. */
   actorGone(): void {
     this.#resolveActorGone();
   }
@@ -170,7 +171,7 @@ export class ProcessHandle implements ExecProcess {
     this.#onClosed(this);
   }
 
-  #liveControl(): Remote<ProcessActorControl> | null {
+  #liveControl(): ProcessControl | null {
     return this.#state === 'running' ? this.#control : null;
   }
 
@@ -261,9 +262,10 @@ export class ProcessHandle implements ExecProcess {
   }
 
   /**
-   * A control call answered by the actor, or `fallback` once its control port has closed: a comlink
-   * call on a closed port would never settle. Not the `closed` event: it travels on the event port
-   * and can overtake the answer to a write the child already took.
+   * A control call answered by the actor, or `fallback` once its worker is gone: a comlink call on a
+   * dead thread's port would never settle. (A worker answers calls for finished actors itself.) Not
+   * the `closed` event: it travels on the event port and can overtake the answer to a write the
+   * child already took.
    */
   #call<T>(call: () => Promise<T>, fallback: T): Promise<T> {
     return Promise.race([call(), this.#actorGone.then(() => fallback)]).catch(() => fallback);

@@ -1,7 +1,12 @@
 /**
- * Messages between the Supervisor (main thread) and a ProcessActor (worker thread). Imported by both
- * sides. Control goes over a comlink-wrapped port (`ProcessActorControl`); events come back as plain
- * `postMessage` on a second port (`ActorEvent`), with output bytes transferred, not copied.
+ * Messages between the Supervisor (main thread) and the ProcessActors of one worker thread. Imported
+ * by both sides.
+ *
+ * Each worker has one link to the Supervisor, made when it starts (`ActorWorkerReady` on the parent
+ * port carries two ports): control calls go over a comlink-wrapped port (`WorkerControl`, addressed
+ * by actor id), and events come back on the other as one `ActorEventBatch` per turn of the worker's
+ * event loop, holding every actor's events in order, with output bytes transferred, not copied.
+ * No ports are made per process.
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { PlainError } from '../errors.js';
@@ -12,15 +17,17 @@ export const ACTOR_WORKER_READY = 'execvisor:actor-worker-ready';
 export interface ActorWorkerReady {
   readonly type: typeof ACTOR_WORKER_READY;
   readonly threadId: number;
+  /** comlink endpoint exposing `WorkerControl`. */
+  readonly controlPort: MessagePort;
+  /** The worker posts `ActorEventBatch`es here. */
+  readonly eventPort: MessagePort;
 }
 
 /** The piscina task: one per process, pending until the process is closed. */
 export interface ActorTask {
+  /** Unique in the Supervisor (not the client's processId, which is per session). */
+  readonly actorId: number;
   readonly launch: ActorLaunch;
-  /** comlink endpoint for `ProcessActorControl`. */
-  readonly controlPort: MessagePort;
-  /** The actor posts `ActorEvent`s here. */
-  readonly eventPort: MessagePort;
 }
 
 export interface ActorLaunch {
@@ -34,22 +41,16 @@ export interface ActorLaunch {
   readonly sandbox: unknown;
   readonly size: TerminalSize;
   readonly flowControl: FlowControl | null;
-  /** Coalescing: flush a batch once it holds this many bytes (else at the end of the tick). */
+  /** Coalescing: flush once a batch holds this many bytes (else at the end of the tick). */
   readonly batchBytes: number;
 }
 
 export type ActorEvent =
-  | {
-      readonly type: 'spawned';
-      readonly pid: number;
-      readonly sandboxType: SandboxType;
-      /** The worker thread that owns the process. */
-      readonly threadId: number;
-    }
+  | { readonly type: 'spawned'; readonly pid: number; readonly sandboxType: SandboxType }
   | { readonly type: 'spawnFailed'; readonly error: PlainError }
   /**
    * Output in arrival order. `data` holds the bytes of every segment back to back; `segments` gives
-   * each segment's stream and length. One transferred buffer per batch.
+   * each segment's stream and length.
    */
   | {
       readonly type: 'output';
@@ -60,20 +61,41 @@ export type ActorEvent =
   | { readonly type: 'closed' }
   | { readonly type: 'log'; readonly level: 'warn' | 'error' | 'debug'; readonly message: string };
 
+export type AddressedEvent = ActorEvent & { readonly actorId: number };
+
+/** Everything the worker's actors produced in one turn of its event loop, in order. */
+export interface ActorEventBatch {
+  readonly type: 'batch';
+  readonly events: readonly AddressedEvent[];
+}
+
 export type ActorWriteResult = 'accepted' | 'stdinClosed';
 
-/** Control methods the actor exposes over comlink. */
-export interface ProcessActorControl {
-  write(data: Uint8Array): Promise<ActorWriteResult>;
-  closeStdin(): Promise<void>;
-  resize(size: TerminalSize): Promise<void>;
+/**
+ * Control calls for the actors of one worker, addressed by actor id. A call for an actor that has
+ * already finished answers as for a closed process (`stdinClosed`, `false`, nothing).
+ */
+export interface WorkerControl {
+  write(actorId: number, data: Uint8Array): Promise<ActorWriteResult>;
+  closeStdin(actorId: number): Promise<void>;
+  resize(actorId: number, size: TerminalSize): Promise<void>;
   /** Signal the process group; false if the group is already gone. */
-  signal(signal: NodeJS.Signals): Promise<boolean>;
+  signal(actorId: number, signal: NodeJS.Signals): Promise<boolean>;
   /** Kill the group (SIGKILL, or SIGTERM then SIGKILL after graceMs). True if the leader was live. */
-  terminate(graceMs: number | null): Promise<boolean>;
+  terminate(actorId: number, graceMs: number | null): Promise<boolean>;
   /**
    * Flow control: the consumer has acknowledged this many output bytes in total. The actor stops
    * reading the child while produced − acknowledged exceeds the high mark, and resumes below the low.
    */
+  acknowledge(actorId: number, bytes: number): Promise<void>;
+}
+
+/** The control surface of one process, as the main thread's ProcessHandle sees it. */
+export interface ProcessControl {
+  write(data: Uint8Array): Promise<ActorWriteResult>;
+  closeStdin(): Promise<void>;
+  resize(size: TerminalSize): Promise<void>;
+  signal(signal: NodeJS.Signals): Promise<boolean>;
+  terminate(graceMs: number | null): Promise<boolean>;
   acknowledge(bytes: number): Promise<void>;
 }

@@ -1,10 +1,13 @@
 /**
- * The ProcessActor: runs in a worker thread, one per process, as one long piscina task that stays
- * pending until the process is closed. It prepares the launch (program lookup, sandbox transform),
- * spawns through the chosen backend, batches output to the event port, and obeys control calls
- * arriving over comlink on the control port.
+ * The ProcessActor: one per process, run as one long piscina task that stays pending until the
+ * process is closed. It prepares the launch (program lookup, sandbox transform), spawns through the
+ * chosen backend, sends its output and lifecycle through the worker's event queue, and answers the
+ * control calls the worker routes to it.
+ *
+ * `ActorHost` is the worker's side of its link to the Supervisor: the registry of live actors, the
+ * comlink-exposed `WorkerControl` that routes calls to them by id, and the shared event queue.
  */
-import { threadId, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { portEndpoint } from '../protocol/comlink-endpoint.js';
 import { ExecError, InternalError, type PlainError } from '../errors.js';
@@ -13,41 +16,80 @@ import type {
   ActorLaunch,
   ActorTask,
   ActorWriteResult,
-  ProcessActorControl,
+  ProcessControl,
+  WorkerControl,
 } from '../protocol/process-actor.js';
 import type { OutputStream, TerminalSize } from '../runtime/types.js';
+import { EventQueue } from './event-queue.js';
 import { prepareSpawn, type PrepareDeps } from './prepare.js';
 import { spawnPipes } from './pipe-backend.js';
 import { spawnPty } from './pty-backend.js';
-import { OutputBatcher } from './output-batcher.js';
 import { signalGroup } from './signals.js';
-import type { SpawnHandlers, SpawnRequest, SpawnedChild } from './types.js';
+import type { SpawnHandlers, SpawnedChild } from './types.js';
 
-export async function runProcessActor(task: ActorTask, deps?: PrepareDeps): Promise<void> {
-  const { launch, controlPort, eventPort } = task;
-  const post = (event: ActorEvent, transfer?: ArrayBuffer[]) => eventPort.postMessage(event, transfer);
+export class ActorHost {
+  readonly #actors = new Map<number, ProcessControl>();
+  readonly #queue: EventQueue;
+  /** The ports to hand to the Supervisor (transferred once, in the ready message). */
+  readonly supervisorPorts: { readonly controlPort: MessagePort; readonly eventPort: MessagePort };
+
+  constructor() {
+    const control = new MessageChannel();
+    const events = new MessageChannel();
+    this.#queue = new EventQueue((batch, transfer) => events.port1.postMessage(batch, transfer));
+    Comlink.expose(this.#workerControl(), portEndpoint(control.port1));
+    // The host lives as long as the thread; its ports must not keep an idle thread busy.
+    control.port1.unref();
+    events.port1.unref();
+    this.supervisorPorts = { controlPort: control.port2, eventPort: events.port2 };
+  }
+
+  get queue(): EventQueue {
+    return this.#queue;
+  }
+
+  register(actorId: number, control: ProcessControl): void {
+    this.#actors.set(actorId, control);
+  }
+
+  unregister(actorId: number): void {
+    this.#actors.delete(actorId);
+  }
+
+  #workerControl(): WorkerControl {
+    const actor = (actorId: number) => this.#actors.get(actorId);
+    return {
+      write: (actorId, data) => actor(actorId)?.write(data) ?? Promise.resolve('stdinClosed'),
+      closeStdin: (actorId) => actor(actorId)?.closeStdin() ?? Promise.resolve(),
+      resize: (actorId, size) => actor(actorId)?.resize(size) ?? Promise.resolve(),
+      signal: (actorId, signal) => actor(actorId)?.signal(signal) ?? Promise.resolve(false),
+      terminate: (actorId, graceMs) => actor(actorId)?.terminate(graceMs) ?? Promise.resolve(false),
+      acknowledge: (actorId, bytes) => actor(actorId)?.acknowledge(bytes) ?? Promise.resolve(),
+    };
+  }
+}
+
+export async function runProcessActor(task: ActorTask, host: ActorHost, deps?: PrepareDeps): Promise<void> {
+  const { actorId, launch } = task;
+  const queue = host.queue;
+  const send = (event: ActorEvent) => queue.event(actorId, event);
 
   let closed!: () => void;
   const closedPromise = new Promise<void>((resolve) => (closed = resolve));
   let exited = false;
-  const batcher = new OutputBatcher(launch.batchBytes, (data, segments) =>
-    post({ type: 'output', data, segments }, [data.buffer as ArrayBuffer]),
-  );
   const flow = new FlowGate(launch.flowControl);
   const handlers: SpawnHandlers = {
     onData: (stream: OutputStream, data: Buffer) => {
-      // Count first: the batcher may transfer (detach) the buffer it is given.
+      // Count first: the queue may transfer (detach) the buffer it is given.
       flow.produced(data.byteLength);
-      batcher.push(stream, data);
+      queue.output(actorId, stream, data, launch.batchBytes);
     },
     onExit: (exitCode) => {
       exited = true;
-      batcher.flush();
-      post({ type: 'exited', exitCode });
+      send({ type: 'exited', exitCode });
     },
     onClose: () => {
-      batcher.flush();
-      post({ type: 'closed' });
+      send({ type: 'closed' });
       closed();
     },
   };
@@ -55,22 +97,25 @@ export async function runProcessActor(task: ActorTask, deps?: PrepareDeps): Prom
   let child: SpawnedChild;
   try {
     const prepared = prepareSpawn(launch, deps);
-    for (const warning of prepared.warnings) post({ type: 'log', level: 'warn', message: warning });
+    for (const warning of prepared.warnings) send({ type: 'log', level: 'warn', message: warning });
     child = (launch.tty ? spawnPty : spawnPipes)(prepared.request, handlers);
     flow.attach(child);
-    post({ type: 'spawned', pid: child.pid, sandboxType: prepared.sandboxType, threadId });
+    send({ type: 'spawned', pid: child.pid, sandboxType: prepared.sandboxType });
   } catch (error) {
-    post({ type: 'spawnFailed', error: toPlain(error) });
-    closePorts(controlPort, eventPort);
+    send({ type: 'spawnFailed', error: toPlain(error) });
     return;
   }
+  // Answer the spawn without waiting for the end of the turn: a start's latency is the one that counts.
+  queue.flush();
 
   const control = new ActorControl(child, launch, flow, () => exited);
-  Comlink.expose(control, portEndpoint(controlPort));
-  await closedPromise;
-  control.dispose();
-  batcher.dispose();
-  closePorts(controlPort, eventPort);
+  host.register(actorId, control);
+  try {
+    await closedPromise;
+  } finally {
+    host.unregister(actorId);
+    control.dispose();
+  }
 }
 
 /** Pauses the child while produced − acknowledged output exceeds the high mark (flow control). */
@@ -108,7 +153,7 @@ class FlowGate {
   }
 }
 
-class ActorControl implements ProcessActorControl {
+class ActorControl implements ProcessControl {
   readonly #child: SpawnedChild;
   readonly #launch: ActorLaunch;
   readonly #flow: FlowGate;
@@ -171,9 +216,3 @@ function toPlain(error: unknown): PlainError {
   if (error instanceof ExecError) return error.toPlain();
   return new InternalError(error instanceof Error ? error.message : String(error)).toPlain();
 }
-
-function closePorts(...ports: MessagePort[]): void {
-  for (const port of ports) port.close();
-}
-
-export type { SpawnRequest };

@@ -5,8 +5,6 @@
  * before any await, so of two concurrent starts with one id exactly one wins.
  */
 import { randomUUID } from 'node:crypto';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import * as Comlink from 'comlink';
 import { Piscina } from 'piscina';
 import {
   ClosedError,
@@ -16,14 +14,13 @@ import {
   WorkerDiedError,
 } from '../errors.js';
 import { ProcessHandle } from '../process/process-handle.js';
-import { portEndpoint } from '../protocol/comlink-endpoint.js';
 import {
   ACTOR_WORKER_READY,
-  type ActorEvent,
+  type ActorEventBatch,
   type ActorLaunch,
   type ActorTask,
   type ActorWorkerReady,
-  type ProcessActorControl,
+  type AddressedEvent,
 } from '../protocol/process-actor.js';
 import type { ResolvedRuntimeOptions } from '../runtime/options.js';
 import type { ExecProcess, ProcessInfo, StartOptions } from '../runtime/types.js';
@@ -31,6 +28,7 @@ import { processActorWorkerPath } from '../runtime/worker-path.js';
 import { signalGroup } from '../spawn/signals.js';
 import { OrphanReaper } from './orphan-reaper.js';
 import { normalizeStart } from './validate-start.js';
+import { WorkerLink } from './worker-link.js';
 
 export interface RuntimeStats {
   readonly liveProcesses: number;
@@ -61,9 +59,13 @@ export class Session {
   }
 }
 
+/** A process from its start until it is forgotten. */
 interface Tracked {
-  readonly eventPort: MessagePort;
-  control: Comlink.Remote<ProcessActorControl> | null;
+  readonly actorId: number;
+  readonly session: Session;
+  readonly handle: ProcessHandle;
+  /** Settles the start: the actor spawned (or failed to). */
+  onSpawnEvent: ((event: AddressedEvent, link: WorkerLink) => void) | null;
   removalTimer: NodeJS.Timeout | null;
 }
 
@@ -71,9 +73,12 @@ export class Supervisor {
   readonly #options: ResolvedRuntimeOptions;
   readonly #pool: Piscina<ActorTask, void>;
   readonly #sessions = new Map<string, Session>();
-  readonly #tracked = new Map<ProcessHandle, Tracked>();
+  /** Live and retained processes by actor id. */
+  readonly #tracked = new Map<number, Tracked>();
   readonly #reaper: OrphanReaper;
-  readonly #readyThreads = new Set<number>();
+  /** One link per worker thread that has announced itself. */
+  readonly #links = new Map<number, WorkerLink>();
+  #nextActorId = 1;
   #readyWaiters: (() => void)[] = [];
   #live = 0;
   #closed = false;
@@ -106,10 +111,61 @@ export class Supervisor {
     );
     this.#pool.on('message', (message: unknown) => {
       const ready = message as Partial<ActorWorkerReady> | null;
-      if (ready?.type !== ACTOR_WORKER_READY || typeof ready.threadId !== 'number') return;
-      this.#readyThreads.add(ready.threadId);
-      this.#checkReady();
+      if (
+        ready?.type !== ACTOR_WORKER_READY ||
+        ready.controlPort === undefined ||
+        ready.eventPort === undefined
+      ) {
+        return;
+      }
+      this.#addLink(ready as ActorWorkerReady);
     });
+  }
+
+  #addLink(ready: ActorWorkerReady): void {
+    const link = new WorkerLink(ready.threadId, ready.controlPort, ready.eventPort, (batch) =>
+      this.#onBatch(link, batch),
+    );
+    const worker = this.#pool.threads.find((thread) => thread.threadId === ready.threadId);
+    if (worker !== undefined) link.watch(worker);
+    this.#links.set(ready.threadId, link);
+    link.setRef(this.#live > 0);
+    void link.gone.then(() => {
+      if (this.#links.get(ready.threadId) === link) this.#links.delete(ready.threadId);
+    });
+    this.#checkReady();
+  }
+
+  /** Live processes keep the event loop alive (through the worker links); an idle runtime does not. */
+  #changeLive(delta: number): void {
+    const before = this.#live;
+    this.#live += delta;
+    if ((before === 0) !== (this.#live === 0)) {
+      for (const link of this.#links.values()) link.setRef(this.#live > 0);
+    }
+  }
+
+  /** Applies one worker's batch of events, in order. */
+  #onBatch(link: WorkerLink, batch: ActorEventBatch): void {
+    for (const event of batch.events) {
+      const tracked = this.#tracked.get(event.actorId);
+      if (tracked === undefined) continue;
+      switch (event.type) {
+        case 'spawned':
+        case 'spawnFailed':
+          tracked.onSpawnEvent?.(event, link);
+          break;
+        case 'log':
+          this.#options.logger[event.level](event.message, { processId: tracked.handle.processId });
+          break;
+        case 'output':
+          this.#stats.outputBytesTotal += event.data.byteLength;
+          tracked.handle.applyEvent(event);
+          break;
+        default:
+          tracked.handle.applyEvent(event);
+      }
+    }
   }
 
   /**
@@ -130,9 +186,7 @@ export class Supervisor {
 
   #allReady(): boolean {
     const threads = this.#pool.threads;
-    return (
-      threads.length >= this.#options.workers && threads.every((t) => this.#readyThreads.has(t.threadId))
-    );
+    return threads.length >= this.#options.workers && threads.every((t) => this.#links.has(t.threadId));
   }
 
   #checkReady(): void {
@@ -200,7 +254,7 @@ export class Supervisor {
       now: Date.now,
     });
     session.processes.set(processId, handle);
-    this.#live++;
+    this.#changeLive(+1);
     this.#stats.startsTotal++;
 
     const launch: ActorLaunch = {
@@ -216,65 +270,46 @@ export class Supervisor {
       flowControl: start.flowControl,
       batchBytes: this.#options.batchBytes,
     };
-    const control = new MessageChannel();
-    const events = new MessageChannel();
-    const tracked: Tracked = { eventPort: events.port1, control: null, removalTimer: null };
-    this.#tracked.set(handle, tracked);
+    const actorId = this.#nextActorId++;
+    const tracked: Tracked = { actorId, session, handle, onSpawnEvent: null, removalTimer: null };
+    this.#tracked.set(actorId, tracked);
 
     return new Promise<ProcessHandle>((resolve, reject) => {
-      let settled = false;
       const fail = (error: Error) => {
-        if (settled) return;
-        settled = true;
+        if (tracked.onSpawnEvent === null) return;
+        tracked.onSpawnEvent = null;
         this.#stats.startFailuresTotal++;
-        this.#forget(session, handle, true);
+        this.#forget(tracked, true);
         reject(error);
       };
-      events.port1.on('message', (event: ActorEvent) => {
-        switch (event.type) {
-          case 'spawned': {
-            const remote = Comlink.wrap<ProcessActorControl>(portEndpoint(control.port1));
-            tracked.control = remote;
-            // Every answer the actor posted arrives before the port reports it closed.
-            control.port1.once('close', () => {
-              handle.actorGone();
-              if (tracked.control !== null) {
-                tracked.control[Comlink.releaseProxy]();
-                tracked.control = null;
-              }
-            });
-            this.#reaper.add(event.pid);
-            handle.markRunning(event.pid, event.sandboxType, event.threadId, remote, () =>
-              this.#onClosed(session, handle),
-            );
-            settled = true;
-            resolve(handle);
-            // A session closed while this start was in flight: its processes must not survive it.
-            if (session.closed || this.#closed) void handle.terminate();
-            return;
-          }
-          case 'spawnFailed':
-            fail(errorFromPlain(event.error));
-            return;
-          case 'log':
-            this.#options.logger[event.level](event.message, { processId });
-            return;
-          case 'output':
-            this.#stats.outputBytesTotal += event.data.byteLength;
-            handle.applyEvent(event);
-            return;
-          default:
-            handle.applyEvent(event);
+      tracked.onSpawnEvent = (event, link) => {
+        if (event.type === 'spawnFailed') {
+          fail(errorFromPlain(event.error));
+          return;
         }
-      });
-      const task: ActorTask = { launch, controlPort: control.port2, eventPort: events.port2 };
-      this.#pool.run(task, { transferList: [control.port2, events.port2] }).then(
+        if (event.type !== 'spawned') return;
+        tracked.onSpawnEvent = null;
+        this.#reaper.add(event.pid);
+        handle.markRunning(
+          event.pid,
+          event.sandboxType,
+          link.threadId,
+          link.controlFor(actorId),
+          link.gone,
+          () => this.#onClosed(tracked),
+        );
+        resolve(handle);
+        // A session closed while this start was in flight: its processes must not survive it.
+        if (session.closed || this.#closed) void handle.terminate();
+      };
+      const task: ActorTask = { actorId, launch };
+      this.#pool.run(task).then(
         () => undefined,
         (error: unknown) => {
           const message = `process actor worker died: ${error instanceof Error ? error.message : String(error)}`;
           // A worker stopped after this process closed (the pool shutting down) harmed nothing.
           if (handle.log.isClosed) return;
-          if (!settled) {
+          if (tracked.onSpawnEvent !== null) {
             fail(new WorkerDiedError(message, { cause: error }));
             return;
           }
@@ -282,44 +317,32 @@ export class Supervisor {
           this.#options.logger.error(message, { processId });
           // The children of a dead worker are orphans now: kill their whole group.
           const pid = handle.pid;
-          if (pid !== null && !handle.log.isClosed) signalGroup(pid, 'SIGKILL');
+          if (pid !== null) signalGroup(pid, 'SIGKILL');
           handle.fail(message, 128 + 9);
         },
       );
     });
   }
 
-  #onClosed(session: Session, handle: ProcessHandle): void {
+  #onClosed(tracked: Tracked): void {
+    const { handle, session } = tracked;
     if (handle.pid !== null) this.#reaper.remove(handle.pid);
-    this.#live--;
+    this.#changeLive(-1);
     this.#stats.exitsTotal++;
-    const tracked = this.#tracked.get(handle);
-    if (tracked === undefined) return;
-    this.#releasePorts(tracked);
     if (session.closed) {
-      this.#forget(session, handle, false);
+      this.#forget(tracked, false);
       return;
     }
-    tracked.removalTimer = setTimeout(
-      () => this.#forget(session, handle, false),
-      this.#options.exitedRetentionMs,
-    );
+    tracked.removalTimer = setTimeout(() => this.#forget(tracked, false), this.#options.exitedRetentionMs);
     tracked.removalTimer.unref();
   }
 
-  #releasePorts(tracked: Tracked): void {
-    tracked.eventPort.close();
-  }
-
   /** Removes a process from its session; `live` is true when it never reached closed. */
-  #forget(session: Session, handle: ProcessHandle, live: boolean): void {
-    const tracked = this.#tracked.get(handle);
-    if (tracked !== undefined) {
-      if (tracked.removalTimer !== null) clearTimeout(tracked.removalTimer);
-      if (live) this.#releasePorts(tracked);
-      this.#tracked.delete(handle);
-    }
-    if (live) this.#live--;
+  #forget(tracked: Tracked, live: boolean): void {
+    const { handle, session } = tracked;
+    if (tracked.removalTimer !== null) clearTimeout(tracked.removalTimer);
+    this.#tracked.delete(tracked.actorId);
+    if (live) this.#changeLive(-1);
     if (session.processes.get(handle.processId) === handle) session.processes.delete(handle.processId);
     handle.markRemoved();
   }
@@ -329,8 +352,8 @@ export class Supervisor {
     if (session.closed) return;
     session.closed = true;
     await this.#terminateAll([...session.processes.values()]);
-    for (const handle of [...session.processes.values()]) {
-      if (handle.log.isClosed) this.#forget(session, handle, false);
+    for (const tracked of [...this.#tracked.values()]) {
+      if (tracked.session === session && tracked.handle.log.isClosed) this.#forget(tracked, false);
     }
     this.#sessions.delete(session.id);
   }
@@ -357,19 +380,20 @@ export class Supervisor {
   /** At once: kill every process group and stop the workers. */
   async destroy(): Promise<void> {
     this.#closed = true;
-    for (const handle of this.#tracked.keys()) {
+    for (const { handle } of this.#tracked.values()) {
       const pid = handle.pid;
       if (pid !== null && !handle.log.isClosed) signalGroup(pid, 'SIGKILL');
     }
     await this.ready(this.#options.closeTimeoutMs);
     await this.#pool.destroy();
     this.#reaper.close();
-    for (const [handle, tracked] of this.#tracked) {
-      handle.fail('the runtime was destroyed', 128 + 9);
+    for (const tracked of [...this.#tracked.values()]) {
+      tracked.handle.fail('the runtime was destroyed', 128 + 9);
       if (tracked.removalTimer !== null) clearTimeout(tracked.removalTimer);
-      this.#releasePorts(tracked);
     }
     this.#tracked.clear();
+    for (const link of this.#links.values()) link.close();
+    this.#links.clear();
     for (const session of this.#sessions.values()) session.closed = true;
   }
 

@@ -1,13 +1,12 @@
-import type { Remote } from 'comlink';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../../src/errors.js';
 import { ProcessHandle, type HandleSettings } from '../../../src/process/process-handle.js';
-import type { ActorEvent, ProcessActorControl } from '../../../src/protocol/process-actor.js';
+import type { ActorEvent, ProcessControl } from '../../../src/protocol/process-actor.js';
 
 /** A stand-in for the comlink proxy of a ProcessActor: records calls, answers as told. */
-function fakeControl(overrides: Partial<ProcessActorControl> = {}) {
+function fakeControl(overrides: Partial<ProcessControl> = {}) {
   const calls: string[] = [];
-  const control: ProcessActorControl = {
+  const control: ProcessControl = {
     write: () => Promise.resolve('accepted'),
     closeStdin: () => Promise.resolve(),
     resize: () => Promise.resolve(),
@@ -25,10 +24,10 @@ function fakeControl(overrides: Partial<ProcessActorControl> = {}) {
       },
     ]),
   );
-  return { calls, remote: recorded as unknown as Remote<ProcessActorControl> };
+  return { calls, remote: recorded as unknown as ProcessControl };
 }
 
-function runningHandle(settings: Partial<HandleSettings> = {}, overrides: Partial<ProcessActorControl> = {}) {
+function runningHandle(settings: Partial<HandleSettings> = {}, overrides: Partial<ProcessControl> = {}) {
   const handle = new ProcessHandle({
     processId: 'p1',
     tty: false,
@@ -39,7 +38,9 @@ function runningHandle(settings: Partial<HandleSettings> = {}, overrides: Partia
   });
   const control = fakeControl(overrides);
   const closedCallbacks: ProcessHandle[] = [];
-  handle.markRunning(4242, 'none', 7, control.remote, (closed) => closedCallbacks.push(closed));
+  handle.markRunning(4242, 'none', 7, control.remote, new Promise<void>(() => undefined), (closed) =>
+    closedCallbacks.push(closed),
+  );
   return { handle, control, closedCallbacks };
 }
 

@@ -1,0 +1,70 @@
+/**
+ * The Supervisor's end of one worker thread's link: the comlink proxy of its `WorkerControl`, its
+ * event port, and a promise that settles when the thread is gone (after which no answer will come).
+ */
+import type { MessagePort, Worker } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import { portEndpoint } from '../protocol/comlink-endpoint.js';
+import type {
+  ActorEventBatch,
+  ActorWriteResult,
+  ProcessControl,
+  WorkerControl,
+} from '../protocol/process-actor.js';
+import type { TerminalSize } from '../runtime/types.js';
+
+export class WorkerLink {
+  readonly threadId: number;
+  readonly gone: Promise<void>;
+  readonly #control: Comlink.Remote<WorkerControl>;
+  readonly #eventPort: MessagePort;
+  #markGone!: () => void;
+
+  constructor(
+    threadId: number,
+    controlPort: MessagePort,
+    eventPort: MessagePort,
+    onBatch: (batch: ActorEventBatch) => void,
+  ) {
+    this.threadId = threadId;
+    this.gone = new Promise((resolve) => (this.#markGone = resolve));
+    this.#control = Comlink.wrap<WorkerControl>(portEndpoint(controlPort));
+    this.#eventPort = eventPort;
+    eventPort.on('message', onBatch);
+    // Both ports close when the thread ends; every message it posted arrives before that.
+    controlPort.once('close', () => this.#markGone());
+    eventPort.once('close', () => this.#markGone());
+    // A link keeps the embedding process alive only while processes live (see `setRef`).
+    controlPort.unref();
+    eventPort.unref();
+  }
+
+  /** Whether this link keeps the event loop alive: while the runtime has live processes. */
+  setRef(active: boolean): void {
+    if (active) this.#eventPort.ref();
+    else this.#eventPort.unref();
+  }
+
+  /** Also watch the thread itself: a terminated thread's ports may close late. */
+  watch(worker: Worker): void {
+    worker.once('exit', () => this.#markGone());
+  }
+
+  /** The control surface of one actor on this worker. */
+  controlFor(actorId: number): ProcessControl {
+    const control = this.#control;
+    return {
+      write: (data: Uint8Array): Promise<ActorWriteResult> => control.write(actorId, data),
+      closeStdin: () => control.closeStdin(actorId),
+      resize: (size: TerminalSize) => control.resize(actorId, size),
+      signal: (signal: NodeJS.Signals) => control.signal(actorId, signal),
+      terminate: (graceMs: number | null) => control.terminate(actorId, graceMs),
+      acknowledge: (bytes: number) => control.acknowledge(actorId, bytes),
+    };
+  }
+
+  close(): void {
+    this.#markGone();
+    this.#eventPort.close();
+  }
+}
