@@ -48,7 +48,7 @@ export class EventQueue {
   event(actorId: number, event: ActorEvent): void {
     // Later output of this actor must start a new slot, after this event.
     this.#open.delete(actorId);
-    this.#slots.push({ ...event, actorId } as AddressedEvent);
+    this.#slots.push({ ...event, actorId });
     this.#schedule();
   }
 
