@@ -7,8 +7,9 @@
  * reaches EOF (this process died, or the runtime closed) it SIGKILLs every group still registered and
  * exits. Sandboxed children are also covered by bwrap's --die-with-parent.
  *
- * Limit: a child spawned in the instant before its registration line is written can escape if the
- * runtime dies in that instant.
+ * Limit: a child spawned in the instant before its registration reaches the watchdog (registrations
+ * of one turn of the event loop are written together at its end) can escape if the runtime dies in
+ * that instant.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../runtime/logger.js';
@@ -22,6 +23,9 @@ const REAPER_SCRIPT =
 export class OrphanReaper {
   readonly #child: ChildProcess | null;
   #closed = false;
+  // Registrations of one turn of the event loop go out in one write.
+  #pending = '';
+  #scheduled: NodeJS.Immediate | null = null;
 
   constructor(logger: Logger) {
     let child: ChildProcess | null = null;
@@ -46,17 +50,32 @@ export class OrphanReaper {
   }
 
   add(pgid: number): void {
-    if (!this.#closed) this.#child?.stdin?.write(`+${pgid}\n`);
+    this.#queue(`+${pgid}\n`);
   }
 
   remove(pgid: number): void {
-    if (!this.#closed) this.#child?.stdin?.write(`-${pgid}\n`);
+    this.#queue(`-${pgid}\n`);
   }
 
   /** Ends the watchdog: it kills whatever is still registered, then exits. */
   close(): void {
     if (this.#closed) return;
+    this.#flush();
     this.#closed = true;
     this.#child?.stdin?.end();
+  }
+
+  #queue(line: string): void {
+    if (this.#closed || this.#child === null) return;
+    this.#pending += line;
+    this.#scheduled ??= setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    if (this.#scheduled !== null) clearImmediate(this.#scheduled);
+    this.#scheduled = null;
+    if (this.#pending === '' || this.#closed) return;
+    this.#child?.stdin?.write(this.#pending);
+    this.#pending = '';
   }
 }
