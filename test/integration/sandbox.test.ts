@@ -1,9 +1,7 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { ExecRuntime, errorCodeOf } from '../../src/index.js';
 import { bwrapAvailable } from '../helpers/bwrap.js';
-import { FIXTURES, eventually, isDead, withDescendants } from '../helpers/process.js';
+import { expectAllDie, startEmbedder } from '../helpers/embedder.js';
 import { describeSandbox } from './sandbox-suite.js';
 
 const enabled = bwrapAvailable();
@@ -52,28 +50,10 @@ describe.skipIf(!enabled)('sandbox: host', () => {
   });
 
   it('a sandboxed child dies when its server process is killed with SIGKILL', async () => {
-    const embedder = spawn(process.execPath, [`${FIXTURES}embedder.mjs`, 'sandboxed'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let line = '';
-    embedder.stdout.setEncoding('utf8');
-    for await (const chunk of embedder.stdout) {
-      line += chunk as string;
-      if (line.includes('\n')) break;
-    }
-    const pids = (JSON.parse(line) as number[]).flatMap(withDescendants);
-    embedder.kill('SIGKILL');
-    await once(embedder, 'exit');
-    try {
-      for (const pid of pids) await eventually(() => isDead(pid), `sandboxed ${pid} to die`);
-    } finally {
-      for (const pid of pids) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-    }
+    const { pids, killEmbedder } = await startEmbedder('sandboxed');
+    // Each of the 4 children: bwrap, its namespace's init, the shell, and the shell's `sleep`.
+    expect(pids.length).toBeGreaterThanOrEqual(12);
+    await killEmbedder();
+    await expectAllDie(pids, 'sandboxed');
   });
 });
