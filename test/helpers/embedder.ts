@@ -8,7 +8,7 @@ import { FIXTURES, eventually, isDead, withDescendants } from './process.js';
  */
 export async function startEmbedder(mode: 'plain' | 'sandboxed'): Promise<{
   pids: number[];
-  killEmbedder(): Promise<void>;
+  killEmbedder: () => Promise<void>;
 }> {
   const embedder = spawn(
     process.execPath,
@@ -26,7 +26,7 @@ export async function startEmbedder(mode: 'plain' | 'sandboxed'): Promise<{
   const pids = (JSON.parse(line) as number[]).flatMap(withDescendants);
   return {
     pids,
-    async killEmbedder() {
+    killEmbedder: async () => {
       embedder.kill('SIGKILL');
       await once(embedder, 'exit');
     },
