@@ -32,6 +32,8 @@ export {
   EmptyArgvError,
   ErrorCodes,
   ExecError,
+  FsInvalidError,
+  FsIoError,
   InvalidArgumentError,
   LimitError,
   NotATtyError,
@@ -45,3 +47,17 @@ export {
   isExecError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
+export type {
+  CopyParams,
+  CreateDirectoryParams,
+  DirectoryEntry,
+  FileMetadata,
+  FileSystemBackend,
+  GetMetadataParams,
+  ReadDirectoryParams,
+  ReadDirectoryResult,
+  ReadFileParams,
+  ReadFileResult,
+  RemoveParams,
+  WriteFileParams,
+} from './fs/types.js';

@@ -2,7 +2,21 @@
  * `ExecServerClient`: the `ExecBackend` interface over the wire. Method calls go through the
  * method table in `rpc/methods.ts`; server errors become `RemoteError`s carrying the ExecError code.
  */
-import { ClosedError } from '../errors.js';
+import { ClosedError, LimitError } from '../errors.js';
+import { toBase64 } from '../fs/protocol.js';
+import type {
+  CopyParams,
+  CreateDirectoryParams,
+  FileMetadata,
+  FileSystemBackend,
+  GetMetadataParams,
+  ReadDirectoryParams,
+  ReadDirectoryResult,
+  ReadFileParams,
+  ReadFileResult,
+  RemoveParams,
+  WriteFileParams,
+} from '../fs/types.js';
 import type { ExecBackend, ExecProcess, ProcessInfo, StartOptions } from '../runtime/types.js';
 import { clientNotifications, requestMethods, serverNotifications } from '../rpc/methods.js';
 import type { ServerCapabilities } from '../rpc/wire-types.js';
@@ -34,7 +48,10 @@ const NOTIFICATION_KINDS: ReadonlyMap<string, NotificationKind> = new Map(
 
 type EarlyNotification = { readonly kind: keyof typeof serverNotifications; readonly params: unknown };
 
-export class ExecServerClient implements ExecBackend {
+/** Room for the envelope and the other members around the base64 of a `fs/writeFile` request. */
+const WRITE_FILE_OVERHEAD_BYTES = 1024;
+
+export class ExecServerClient implements ExecBackend, FileSystemBackend {
   readonly #peer: RpcPeer;
   readonly #handles = new Map<string, RemoteProcess>();
   /** Notifications for processes whose start response has not arrived yet (§4: they may lead). */
@@ -125,6 +142,87 @@ export class ExecServerClient implements ExecBackend {
   async list(): Promise<ProcessInfo[]> {
     const { processes } = await this.#peer.call(requestMethods.list, {});
     return [...processes];
+  }
+
+  /** `fs/readFile`. */
+  async readFile(params: ReadFileParams): Promise<ReadFileResult> {
+    const { dataBase64 } = await this.#peer.call(requestMethods.readFile, {
+      path: params.path,
+      sandbox: params.sandbox ?? null,
+    });
+    return { data: Buffer.from(dataBase64, 'base64') };
+  }
+
+  /**
+   * `fs/writeFile`. A request larger than the server's maximum message size would make the server
+   * close the whole connection (code 1009), so it is refused here with `EXEC_ERR_LIMIT` instead.
+   */
+  async writeFile(params: WriteFileParams): Promise<void> {
+    const dataBase64 = toBase64(params.data);
+    const limit = this.#capabilities?.maxMessageBytes;
+    if (limit !== undefined) {
+      const size =
+        dataBase64.length +
+        Buffer.byteLength(params.path) * 6 +
+        Buffer.byteLength(JSON.stringify(params.sandbox ?? null)) +
+        WRITE_FILE_OVERHEAD_BYTES;
+      if (size > limit) {
+        throw new LimitError(
+          `fs/writeFile of ${params.data.byteLength} bytes does not fit in the server's maximum message size ` +
+            `(${limit} bytes, base64 included); write the file in parts or raise the server's limit`,
+        );
+      }
+    }
+    await this.#peer.call(requestMethods.writeFile, {
+      path: params.path,
+      dataBase64,
+      sandbox: params.sandbox ?? null,
+    });
+  }
+
+  /** `fs/createDirectory`. */
+  async createDirectory(params: CreateDirectoryParams): Promise<void> {
+    await this.#peer.call(requestMethods.createDirectory, {
+      path: params.path,
+      recursive: params.recursive ?? null,
+      sandbox: params.sandbox ?? null,
+    });
+  }
+
+  /** `fs/getMetadata`. */
+  getMetadata(params: GetMetadataParams): Promise<FileMetadata> {
+    return this.#peer.call(requestMethods.getMetadata, {
+      path: params.path,
+      sandbox: params.sandbox ?? null,
+    });
+  }
+
+  /** `fs/readDirectory`. */
+  readDirectory(params: ReadDirectoryParams): Promise<ReadDirectoryResult> {
+    return this.#peer.call(requestMethods.readDirectory, {
+      path: params.path,
+      sandbox: params.sandbox ?? null,
+    });
+  }
+
+  /** `fs/remove`. */
+  async remove(params: RemoveParams): Promise<void> {
+    await this.#peer.call(requestMethods.remove, {
+      path: params.path,
+      recursive: params.recursive ?? null,
+      force: params.force ?? null,
+      sandbox: params.sandbox ?? null,
+    });
+  }
+
+  /** `fs/copy`. */
+  async copy(params: CopyParams): Promise<void> {
+    await this.#peer.call(requestMethods.copy, {
+      sourcePath: params.sourcePath,
+      destinationPath: params.destinationPath,
+      recursive: params.recursive,
+      sandbox: params.sandbox ?? null,
+    });
   }
 
   /**

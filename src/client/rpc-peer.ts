@@ -2,6 +2,7 @@
  * The client end of one WebSocket: numbered requests matched to responses, notifications handed to
  * one listener, and a single disconnect that fails every pending call with a `TransportError`.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { WebSocket, type RawData } from 'ws';
 import { TransportError } from '../errors.js';
 import {
@@ -62,7 +63,9 @@ export class RpcPeer {
     const ws = new WebSocket(url, {
       headers,
       perMessageDeflate: false,
-      maxPayload: options.maxMessageBytes ?? 256 * 1024 * 1024,
+      // Default: the largest text a JS string can hold, so that any `fs/readFile` answer the server
+      // can produce (it caps the base64 below this) is accepted rather than closing the socket.
+      maxPayload: options.maxMessageBytes ?? bufferConstants.MAX_STRING_LENGTH,
       handshakeTimeout: options.connectTimeoutMs ?? 10_000,
     });
     return new Promise((resolve, reject) => {

@@ -61,7 +61,8 @@ const MESSAGE_PATTERNS: readonly (readonly [number, RegExp, ErrorCode])[] = [
 
 /**
  * The client side: a JSON-RPC error becomes a `RemoteError` carrying the ExecError code.
- * `method` helps where the code alone is ambiguous: a -32603 from `process/start` is a spawn failure.
+ * `method` helps where the code alone is ambiguous: a -32603 from `process/start` is a spawn failure,
+ * a -32603 from `fs/*` an I/O error.
  */
 export function fromRpcError(error: RpcErrorObject, method?: string): RemoteError {
   return new RemoteError(error.code, error.message, recoverCode(error, method));
@@ -75,6 +76,13 @@ function recoverCode(error: RpcErrorObject, method: string | undefined): ErrorCo
   }
   for (const [rpcCode, pattern, code] of MESSAGE_PATTERNS) {
     if (error.code === rpcCode && pattern.test(error.message)) return code;
+  }
+  if (method?.startsWith('fs/') === true) {
+    // The handshake errors of fs methods are protocol errors like any other.
+    if (error.code === RpcCodes.INVALID_REQUEST && !/^client must /.test(error.message)) {
+      return ErrorCodes.FS_INVALID;
+    }
+    if (error.code === RpcCodes.INTERNAL_ERROR) return ErrorCodes.FS_IO;
   }
   switch (error.code) {
     case RpcCodes.INVALID_REQUEST:

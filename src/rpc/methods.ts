@@ -4,16 +4,19 @@
  * table is keyed by the same keys and must cover every entry); the client and the tests call
  * through the same objects, so no method name is spelled twice.
  *
- * Adding `fs/*` methods: declare them here with `scope: 'fs'` and add their handlers to the
- * server's handler table; the handshake rule and the error texts follow from the scope.
+ * The `fs/*` methods have `scope: 'fs'`: the handshake rule and its error texts follow from it.
  */
 import { constants as osConstants } from 'node:os';
 import { z } from 'zod';
+import { relativePathMessage } from '../fs/file-system.js';
 import { bool, base64, seq, str, stringMap, struct, uint, variants } from './serde-schema.js';
 import type {
   ClosedNotification,
   EmptyResult,
   ExitedNotification,
+  FsMetadataResult,
+  FsReadDirectoryResult,
+  FsReadFileResult,
   InitializeResult,
   ListResult,
   OutputNotification,
@@ -73,6 +76,15 @@ const signalName = str().refine(
   },
 );
 
+/** An absolute path (fs methods refuse relative ones with -32602). */
+const absolutePath = (field: string) =>
+  str().refine((path) => path.startsWith('/'), {
+    error: (issue) => relativePathMessage(field, issue.input),
+  });
+
+// Validated by the sandbox layer, which reports `failed to prepare process sandbox: …`.
+const sandbox = z.unknown().optional();
+
 const terminalSize = struct('TerminalSize', { rows: uint('u16', 0xffff), cols: uint('u16', 0xffff) });
 
 export const requestMethods = {
@@ -95,8 +107,7 @@ export const requestMethods = {
       env: stringMap(),
       tty: bool(),
       arg0: str().nullish(),
-      // Validated by the sandbox layer, which reports `failed to prepare process sandbox: …`.
-      sandbox: z.unknown().optional(),
+      sandbox,
       pipeStdin: bool().nullish(),
       size: terminalSize.nullish(),
       flowControl: struct('FlowControl', { highWaterBytes: uint(), lowWaterBytes: uint() }).nullish(),
@@ -139,6 +150,51 @@ export const requestMethods = {
     'exec',
     // `{}` or absent; [ext] `processId` narrows the answer to one process.
     struct('ListParams', { processId: str().nullish() }).nullish(),
+  ),
+  readFile: request<FsReadFileResult>()(
+    'fs/readFile',
+    'fs',
+    struct('FsReadFileParams', { path: absolutePath('path'), sandbox }),
+  ),
+  writeFile: request<EmptyResult>()(
+    'fs/writeFile',
+    'fs',
+    struct('FsWriteFileParams', { path: absolutePath('path'), dataBase64: base64('dataBase64'), sandbox }),
+  ),
+  createDirectory: request<EmptyResult>()(
+    'fs/createDirectory',
+    'fs',
+    struct('FsCreateDirectoryParams', { path: absolutePath('path'), recursive: bool().nullish(), sandbox }),
+  ),
+  getMetadata: request<FsMetadataResult>()(
+    'fs/getMetadata',
+    'fs',
+    struct('FsGetMetadataParams', { path: absolutePath('path'), sandbox }),
+  ),
+  readDirectory: request<FsReadDirectoryResult>()(
+    'fs/readDirectory',
+    'fs',
+    struct('FsReadDirectoryParams', { path: absolutePath('path'), sandbox }),
+  ),
+  remove: request<EmptyResult>()(
+    'fs/remove',
+    'fs',
+    struct('FsRemoveParams', {
+      path: absolutePath('path'),
+      recursive: bool().nullish(),
+      force: bool().nullish(),
+      sandbox,
+    }),
+  ),
+  copy: request<EmptyResult>()(
+    'fs/copy',
+    'fs',
+    struct('FsCopyParams', {
+      sourcePath: absolutePath('sourcePath'),
+      destinationPath: absolutePath('destinationPath'),
+      recursive: bool(),
+      sandbox,
+    }),
   ),
 } as const;
 

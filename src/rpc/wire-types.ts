@@ -59,6 +59,26 @@ export interface ListResult {
   readonly processes: readonly ProcessInfo[];
 }
 
+export interface FsReadFileResult {
+  /** base64 */
+  readonly dataBase64: string;
+}
+
+export interface FsMetadataResult {
+  readonly isDirectory: boolean;
+  readonly isFile: boolean;
+  readonly createdAtMs: number;
+  readonly modifiedAtMs: number;
+}
+
+export interface FsReadDirectoryResult {
+  readonly entries: readonly {
+    readonly fileName: string;
+    readonly isDirectory: boolean;
+    readonly isFile: boolean;
+  }[];
+}
+
 export interface OutputNotification {
   readonly processId: string;
   readonly seq: number;

@@ -3,9 +3,25 @@
  * a private field; nothing internal shows on the public object.
  */
 import { ClosedError } from '../errors.js';
+import { FileSystemRunner } from '../fs/file-system.js';
+import type { FsOutcome, FsTask } from '../fs/protocol.js';
+import type {
+  CopyParams,
+  CreateDirectoryParams,
+  FileMetadata,
+  FileSystemBackend,
+  GetMetadataParams,
+  ReadDirectoryParams,
+  ReadDirectoryResult,
+  ReadFileParams,
+  ReadFileResult,
+  RemoveParams,
+  WriteFileParams,
+} from '../fs/types.js';
 import { Supervisor, type RuntimeStats, type Session } from '../supervisor/supervisor.js';
 import { resolveRuntimeOptions, type ExecRuntimeOptions, type ResolvedRuntimeOptions } from './options.js';
 import type { ExecBackend, ExecProcess, ProcessInfo, StartOptions } from './types.js';
+import { workerPath } from './worker-path.js';
 
 /** A separate processId namespace on a runtime, closed (its processes terminated) with `close()`. */
 export class ExecSession implements ExecBackend {
@@ -44,15 +60,21 @@ export class ExecSession implements ExecBackend {
   }
 }
 
-export class ExecRuntime implements ExecBackend {
+export class ExecRuntime implements ExecBackend, FileSystemBackend {
   readonly #options: ResolvedRuntimeOptions;
   readonly #supervisor: Supervisor;
   readonly #default: ExecSession;
+  readonly #fs: FileSystemRunner;
 
   private constructor(options: ResolvedRuntimeOptions) {
     this.#options = options;
     this.#supervisor = new Supervisor(options);
     this.#default = new ExecSession(this.#supervisor, this.#supervisor.openSession('default'));
+    // File I/O runs on the pool's worker threads, never on the caller's thread.
+    const fsWorker = workerPath('fs-operation.js');
+    this.#fs = new FileSystemRunner((task) =>
+      this.#supervisor.runPoolTask<FsTask, FsOutcome>(fsWorker, task),
+    );
   }
 
   /** Creates a runtime and its worker pool. Options are validated here (coded errors). */
@@ -78,6 +100,41 @@ export class ExecRuntime implements ExecBackend {
 
   list(): Promise<ProcessInfo[]> {
     return this.#default.list();
+  }
+
+  /** `fs/readFile`: the whole file (at most 512 MiB). */
+  readFile(params: ReadFileParams): Promise<ReadFileResult> {
+    return this.#fs.readFile(params);
+  }
+
+  /** `fs/writeFile`: creates or truncates the file. */
+  writeFile(params: WriteFileParams): Promise<void> {
+    return this.#fs.writeFile(params);
+  }
+
+  /** `fs/createDirectory` (recursive by default). */
+  createDirectory(params: CreateDirectoryParams): Promise<void> {
+    return this.#fs.createDirectory(params);
+  }
+
+  /** `fs/getMetadata` (follows symlinks). */
+  getMetadata(params: GetMetadataParams): Promise<FileMetadata> {
+    return this.#fs.getMetadata(params);
+  }
+
+  /** `fs/readDirectory`: entries sorted by name. */
+  readDirectory(params: ReadDirectoryParams): Promise<ReadDirectoryResult> {
+    return this.#fs.readDirectory(params);
+  }
+
+  /** `fs/remove` (recursive and force by default). */
+  remove(params: RemoveParams): Promise<void> {
+    return this.#fs.remove(params);
+  }
+
+  /** `fs/copy`: symlinks are copied as symlinks; special files inside a tree are skipped. */
+  copy(params: CopyParams): Promise<void> {
+    return this.#fs.copy(params);
   }
 
   /** A new, separate processId namespace. */

@@ -5,6 +5,7 @@
  */
 import type { WebSocket, RawData } from 'ws';
 import { ErrorCodes, ProtocolError, errorCodeOf, isExecError } from '../errors.js';
+import type { FileSystemBackend } from '../fs/types.js';
 import type { ExecProcess } from '../runtime/types.js';
 import {
   RpcCodes,
@@ -41,11 +42,14 @@ export interface ConnectionDeps {
   readonly options: ResolvedServerOptions;
   readonly registry: SessionRegistry;
   readonly metrics: ServerMetrics;
+  /** The runtime's `fs/*` methods, or null when it has none. */
+  readonly fileSystem: FileSystemBackend | null;
 }
 
 export class Connection implements ConnectionState {
   readonly options: ResolvedServerOptions;
   readonly registry: SessionRegistry;
+  readonly fileSystem: FileSystemBackend | null;
   readonly owner: object = this;
   phase: 'new' | 'initialized' | 'ready' = 'new';
   session: SessionRecord | null = null;
@@ -65,6 +69,7 @@ export class Connection implements ConnectionState {
     this.#peer = peer;
     this.options = deps.options;
     this.registry = deps.registry;
+    this.fileSystem = deps.fileSystem;
     this.#metrics = deps.metrics;
     this.#logger = deps.options.logger;
     this.#closedPromise = new Promise((resolve) => {

@@ -8,15 +8,20 @@
 import {
   DuplicateProcessError,
   EmptyArgvError,
+  FsInvalidError,
   LimitError,
   ProtocolError,
   UnknownProcessError,
   errorCodeOf,
   ErrorCodes,
 } from '../errors.js';
+import { MAX_BASE64_BYTES, toBase64 } from '../fs/protocol.js';
+import type { FileSystemBackend } from '../fs/types.js';
 import type { ExecProcess, SignalName, WriteStatus } from '../runtime/types.js';
+import { MethodNotFoundError } from '../rpc/error-map.js';
 import {
   methodNames,
+  requestMethods,
   type MethodKey,
   type ParamsOut,
   type RequestMethods,
@@ -31,6 +36,8 @@ import { serverVersion } from './server-version.js';
 export interface ConnectionState {
   readonly options: ResolvedServerOptions;
   readonly registry: SessionRegistry;
+  /** The runtime's `fs/*` methods, or null when it has none (then `fs/*` is -32601). */
+  readonly fileSystem: FileSystemBackend | null;
   /** The connection's identity in the session registry. */
   readonly owner: object;
   phase: 'new' | 'initialized' | 'ready';
@@ -90,6 +97,11 @@ function onStdinLane<T>(state: ConnectionState, processId: string, task: () => P
     if (state.stdinLanes.get(processId) === tail) state.stdinLanes.delete(processId);
   });
   return result;
+}
+
+function fileSystemOf(state: ConnectionState, method: { readonly name: string }): FileSystemBackend {
+  if (state.fileSystem === null) throw new MethodNotFoundError(method.name);
+  return state.fileSystem;
 }
 
 export const handlers: HandlerTable = {
@@ -244,5 +256,53 @@ export const handlers: HandlerTable = {
     const only = params?.processId ?? null;
     const processes = await session.runtimeSession.list();
     return { processes: only === null ? processes : processes.filter((p) => p.processId === only) };
+  },
+
+  readFile: async (state, params) => {
+    const { data } = await fileSystemOf(state, requestMethods.readFile).readFile(params);
+    // The answer is one JSON text: its base64 must fit in one JS string.
+    if (data.byteLength > MAX_BASE64_BYTES) {
+      throw new FsInvalidError(`file is too large to send over the wire: limit is ${MAX_BASE64_BYTES} bytes`);
+    }
+    return { dataBase64: toBase64(data) };
+  },
+
+  writeFile: async (state, params) => {
+    await fileSystemOf(state, requestMethods.writeFile).writeFile({
+      path: params.path,
+      data: params.dataBase64,
+      sandbox: params.sandbox,
+    });
+    return EMPTY;
+  },
+
+  createDirectory: async (state, params) => {
+    await fileSystemOf(state, requestMethods.createDirectory).createDirectory(params);
+    return EMPTY;
+  },
+
+  getMetadata: async (state, params) => {
+    const { isDirectory, isFile, createdAtMs, modifiedAtMs } = await fileSystemOf(
+      state,
+      requestMethods.getMetadata,
+    ).getMetadata(params);
+    return { isDirectory, isFile, createdAtMs, modifiedAtMs };
+  },
+
+  readDirectory: async (state, params) => {
+    const { entries } = await fileSystemOf(state, requestMethods.readDirectory).readDirectory(params);
+    return {
+      entries: entries.map(({ fileName, isDirectory, isFile }) => ({ fileName, isDirectory, isFile })),
+    };
+  },
+
+  remove: async (state, params) => {
+    await fileSystemOf(state, requestMethods.remove).remove(params);
+    return EMPTY;
+  },
+
+  copy: async (state, params) => {
+    await fileSystemOf(state, requestMethods.copy).copy(params);
+    return EMPTY;
   },
 };

@@ -2,6 +2,7 @@
  * The part of `ExecRuntime` the server drives, as a structural interface: the server depends on
  * this shape, not on the class, so tests can hand it a fake and the runtime stays free to grow.
  */
+import type { FileSystemBackend } from '../fs/types.js';
 import type { ExecProcess, ProcessInfo, StartOptions } from '../runtime/types.js';
 
 /** A processId namespace of its own; `close()` terminates its processes and forgets them. */
@@ -21,11 +22,32 @@ export interface RuntimeStats {
   readonly startFailuresTotal: number;
 }
 
-export interface ServerRuntime {
+/**
+ * A runtime may also implement the `fs/*` methods (`FileSystemBackend`, as `ExecRuntime` does);
+ * without them the server answers `fs/*` with -32601.
+ */
+export interface ServerRuntime extends Partial<FileSystemBackend> {
   session(): RuntimeSession;
   stats(): RuntimeStats;
   close(): Promise<void>;
   destroy(): Promise<void>;
+}
+
+const FS_METHODS = [
+  'readFile',
+  'writeFile',
+  'createDirectory',
+  'getMetadata',
+  'readDirectory',
+  'remove',
+  'copy',
+] as const satisfies readonly (keyof FileSystemBackend)[];
+
+/** The runtime's filesystem methods, or null when it has not all of them. */
+export function fileSystemOf(runtime: ServerRuntime): FileSystemBackend | null {
+  return FS_METHODS.every((name) => typeof runtime[name] === 'function')
+    ? (runtime as FileSystemBackend)
+    : null;
 }
 
 /** The server logs through the runtime's logger interface. */

@@ -10,7 +10,7 @@ import { Connection } from './connection.js';
 import { admitUpgrade, bearerMatches, refuseUpgrade } from './http-auth.js';
 import { formatWsUrl } from './listen-url.js';
 import { ServerMetrics } from './metrics.js';
-import type { ServerRuntime } from './runtime-port.js';
+import { fileSystemOf, type ServerRuntime } from './runtime-port.js';
 import { resolveServerOptions, type ServerOptions } from './server-options.js';
 import { SessionRegistry } from './session-registry.js';
 
@@ -33,6 +33,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
   const runtime: ServerRuntime = resolved.runtime ?? (await ExecRuntime.create({ logger }));
   const metrics = new ServerMetrics();
   const registry = new SessionRegistry(runtime, resolved.detachTtlMs, logger, metrics);
+  const fileSystem = fileSystemOf(runtime);
   const connections = new Set<Connection>();
   let closing: Promise<void> | null = null;
 
@@ -75,7 +76,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
     }
     wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
       const peer = peerOf(request);
-      const connection = new Connection(ws, peer, { options: resolved, registry, metrics });
+      const connection = new Connection(ws, peer, { options: resolved, registry, metrics, fileSystem });
       connections.add(connection);
       metrics.connectionsOpen += 1;
       metrics.connectionsTotal += 1;

@@ -25,7 +25,20 @@ describe('method table', () => {
         'process/start',
         'process/terminate',
         'process/write',
+        'fs/readFile',
+        'fs/writeFile',
+        'fs/createDirectory',
+        'fs/getMetadata',
+        'fs/readDirectory',
+        'fs/remove',
+        'fs/copy',
       ].sort(),
     );
+  });
+
+  it('gives the fs methods, and only them, the filesystem handshake scope', () => {
+    for (const method of Object.values(requestMethods)) {
+      expect(method.scope === 'fs').toBe(method.name.startsWith('fs/'));
+    }
   });
 });

@@ -1,0 +1,86 @@
+/**
+ * The messages of a filesystem operation, shared by the three places that handle one: the main
+ * thread (which builds a task), the pool worker `workers/fs-operation.ts` (which runs it, or hands
+ * it to a sandboxed helper), and the helper process `workers/fs-helper.ts` (one JSON request on
+ * stdin, one JSON response on stdout, bytes as base64). Defaults are filled before a task is built,
+ * so every member here is explicit.
+ */
+import { constants as bufferConstants } from 'node:buffer';
+import type { PlainError } from '../errors.js';
+import type { DirectoryEntry, FileMetadata } from './types.js';
+
+export type FsOperation =
+  | { readonly op: 'readFile'; readonly path: string }
+  | { readonly op: 'writeFile'; readonly path: string; readonly data: Uint8Array }
+  | { readonly op: 'createDirectory'; readonly path: string; readonly recursive: boolean }
+  | { readonly op: 'getMetadata'; readonly path: string }
+  | { readonly op: 'readDirectory'; readonly path: string }
+  | { readonly op: 'remove'; readonly path: string; readonly recursive: boolean; readonly force: boolean }
+  | {
+      readonly op: 'copy';
+      readonly sourcePath: string;
+      readonly destinationPath: string;
+      readonly recursive: boolean;
+    };
+
+export type FsOperationName = FsOperation['op'];
+
+/** What each operation yields. */
+export interface FsValues {
+  readonly readFile: { readonly data: Uint8Array };
+  readonly writeFile: null;
+  readonly createDirectory: null;
+  readonly getMetadata: FileMetadata;
+  readonly readDirectory: { readonly entries: readonly DirectoryEntry[] };
+  readonly remove: null;
+  readonly copy: null;
+}
+
+export type FsValue = FsValues[FsOperationName];
+
+/** One pool task: the operation and the raw `sandbox` member of the request (null = none). */
+export interface FsTask {
+  readonly operation: FsOperation;
+  readonly sandbox: unknown;
+}
+
+/**
+ * A task's answer. Errors travel as plain `{code, message}`: an Error thrown across the worker
+ * boundary would lose its code.
+ */
+export type FsOutcome =
+  { readonly ok: true; readonly value: FsValue } | { readonly ok: false; readonly error: PlainError };
+
+// The helper's wire form: JSON, so bytes are base64 strings.
+
+export type HelperRequest =
+  | Exclude<FsOperation, { op: 'writeFile' }>
+  | { readonly op: 'writeFile'; readonly path: string; readonly dataBase64: string };
+
+export type HelperResponse =
+  { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: PlainError };
+
+/** The base64 member of a helper `readFile` value. */
+export interface HelperReadFileValue {
+  readonly dataBase64: string;
+}
+
+/**
+ * The largest file whose base64 fits in one JS string with room for the JSON around it. A helper
+ * response and a `fs/readFile` answer on the wire are each one JSON text, built as one string.
+ */
+export const MAX_BASE64_BYTES = Math.floor((bufferConstants.MAX_STRING_LENGTH - 64 * 1024) / 4) * 3;
+
+export function toBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+export function toHelperRequest(operation: FsOperation): HelperRequest {
+  if (operation.op !== 'writeFile') return operation;
+  return { op: 'writeFile', path: operation.path, dataBase64: toBase64(operation.data) };
+}
+
+export function fromHelperRequest(request: HelperRequest): FsOperation {
+  if (request.op !== 'writeFile') return request;
+  return { op: 'writeFile', path: request.path, data: Buffer.from(request.dataBase64, 'base64') };
+}
