@@ -7,7 +7,8 @@
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof dist/bench/run.js --only output --side execvisor
  *
  * Scenario names: spawn-throughput, spawn-latency, output, pty-throughput, pty-echo, scale-pipes,
- * scale-ptys, sandbox (a prefix such as `spawn`, `pty` or `scale` selects all that start with it).
+ * scale-ptys, sandbox, and the WebSocket variants ws-spawn-throughput, ws-output, ws-pty-echo (a
+ * prefix such as `spawn`, `pty`, `scale` or `ws` selects all that start with it).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -23,6 +24,7 @@ import { ptyEcho, ptyThroughput } from './scenarios/pty.js';
 import { sandboxOverhead } from './scenarios/sandbox.js';
 import { scalePipes, scalePtys } from './scenarios/scale.js';
 import { spawnLatency, spawnThroughput } from './scenarios/spawn.js';
+import { wsOutputThroughput, wsPtyEcho, wsSpawnThroughput } from './scenarios/websocket.js';
 
 const SCENARIOS: readonly Scenario[] = [
   spawnThroughput,
@@ -33,6 +35,9 @@ const SCENARIOS: readonly Scenario[] = [
   sandboxOverhead,
   scalePipes,
   scalePtys,
+  wsSpawnThroughput,
+  wsOutputThroughput,
+  wsPtyEcho,
 ];
 
 /** From dist/bench/run.js (or bench/run.ts) up to the repository root. */
@@ -46,7 +51,8 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --quick            smaller sizes, fewer rounds (about 3 minutes)
   --rounds N         measured rounds per scenario (default 5, quick 3), after one warm-up round each
   --only A[,B]       run these scenarios (names or prefixes): ${SCENARIOS.map((s) => s.name).join(', ')}
-  --backend NAME     what to measure against the baseline (default in-process)
+  --backend NAME     what to measure against the baseline: in-process (default) or websocket
+                     (the ws-* scenarios always use websocket)
   --json FILE        also write the results as JSON
   --plot [--plot-file FILE]  write the spawn-throughput SVG (default docs/benchmarks-throughput.svg)
   --strict           exit 1 when a target is missed

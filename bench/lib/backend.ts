@@ -1,10 +1,12 @@
 /**
- * What the scenarios measure against the baseline: anything that implements `ExecBackend`. Today
- * that is the in-process `ExecRuntime`; a WebSocket variant plugs in as another `BackendFactory`
- * (start a server, return an `ExecServerClient` connected to it, close both in `dispose`).
+ * What the scenarios measure against the baseline: anything that implements `ExecBackend`: the
+ * in-process `ExecRuntime`, or an `ExecServerClient` talking to an in-process exec server over a
+ * loopback WebSocket (the server owns its runtime; both are closed in `dispose`).
  */
 import { tmpdir } from 'node:os';
+import { ExecServerClient } from '../../src/client/index.js';
 import { ExecRuntime } from '../../src/index.js';
+import { startServer } from '../../src/server/index.js';
 import type { ExecBackend, ExecProcess, StartOptions } from '../../src/index.js';
 import { trackFinalizer } from './cleanup.js';
 import { withTimeout } from './clock.js';
@@ -40,7 +42,45 @@ export const inProcessBackend: BackendFactory = {
   },
 };
 
-const factories: Record<string, BackendFactory> = { 'in-process': inProcessBackend };
+/**
+ * The same runtime behind `startServer` on 127.0.0.1:0 and one `ExecServerClient` connection: what
+ * a client of `execvisor serve` on the same host sees (JSON, base64 output, `process/read` loops).
+ */
+export const webSocketBackend: BackendFactory = {
+  name: 'websocket',
+  async create() {
+    const server = await startServer({ listen: 'ws://127.0.0.1:0' });
+    const untrackServer = trackFinalizer(() => server.close());
+    let client: ExecServerClient;
+    try {
+      client = await ExecServerClient.connect(server.url, { clientName: 'execvisor-bench' });
+    } catch (error) {
+      untrackServer();
+      await server.close();
+      throw error;
+    }
+    const untrackClient = trackFinalizer(() => client.disconnect());
+    return {
+      backend: client,
+      async dispose() {
+        untrackClient();
+        untrackServer();
+        try {
+          await withTimeout(client.close(), 15_000, 'client.close()');
+        } catch {
+          await client.disconnect();
+        }
+        // Closing the server terminates what the connection left and closes the runtime it owns.
+        await withTimeout(server.close(), 15_000, 'server.close()');
+      },
+    };
+  },
+};
+
+const factories: Record<string, BackendFactory> = {
+  'in-process': inProcessBackend,
+  websocket: webSocketBackend,
+};
 
 export function backendByName(name: string): BackendFactory {
   const factory = factories[name];
@@ -61,6 +101,23 @@ export function childCwd(): string {
 
 export function startOptions(argv: readonly string[], extra: Partial<StartOptions> = {}): StartOptions {
   return { argv, cwd: childCwd(), env: childEnv(), ...extra };
+}
+
+/**
+ * Subscribes to `events$`, calls `onChunk` for every output chunk and resolves when the stream
+ * completes (or fails). Over WebSocket `closed` can resolve (from its notification) before the
+ * read loop behind `events$` has delivered the last bytes, so byte counts wait for this.
+ */
+export function consumeAll(process: ExecProcess, onChunk: (chunk: Uint8Array) => void): Promise<void> {
+  return new Promise((resolve) => {
+    process.events$.subscribe({
+      next: (event) => {
+        if (event.type === 'output') onChunk(event.chunk);
+      },
+      error: () => resolve(),
+      complete: () => resolve(),
+    });
+  });
 }
 
 /** Subscribes to `events$` and calls `onChunk` for every output chunk. */

@@ -21,10 +21,11 @@ export interface ScenarioContext {
  * - `ratio-min`: execvisor/baseline ≥ value (throughputs);
  * - `ratio-max`: execvisor/baseline ≤ value (latencies);
  * - `delta-max`: execvisor − baseline ≤ value (in the metric's unit);
- * - `abs-max`: execvisor ≤ value (absolute, baseline shown for context).
+ * - `abs-max`: execvisor ≤ value (absolute, baseline shown for context);
+ * - `abs-min`: execvisor ≥ value (absolute, baseline shown for context).
  */
 export interface Target {
-  readonly kind: 'ratio-min' | 'ratio-max' | 'delta-max' | 'abs-max';
+  readonly kind: 'ratio-min' | 'ratio-max' | 'delta-max' | 'abs-max' | 'abs-min';
   readonly value: number;
   readonly label: string;
 }
@@ -113,6 +114,8 @@ function judge(
       return baseline !== null && execvisor - baseline <= target.value ? 'met' : 'missed';
     case 'abs-max':
       return execvisor <= target.value ? 'met' : 'missed';
+    case 'abs-min':
+      return execvisor >= target.value ? 'met' : 'missed';
   }
 }
 

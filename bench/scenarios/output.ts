@@ -3,8 +3,8 @@
  * delivered to a subscriber that counts it (MB/s = 10^6 bytes/s, start→closed). A short count is
  * reported as lost bytes, not hidden.
  */
-import type { ExecBackend } from '../../src/index.js';
-import { consume, startOptions } from '../lib/backend.js';
+import type { ExecBackend, StartOptions } from '../../src/index.js';
+import { consumeAll, startOptions } from '../lib/backend.js';
 import { now, withTimeout } from '../lib/clock.js';
 import { rawSpawnPipe } from '../lib/raw.js';
 import {
@@ -23,7 +23,7 @@ function headArgv(bytes: number): string[] {
   return ['head', '-c', String(bytes), '/dev/zero'];
 }
 
-async function rawStreams(count: number, bytesEach: number) {
+export async function rawStreams(count: number, bytesEach: number) {
   let received = 0;
   const started = now();
   const children = Array.from({ length: count }, () =>
@@ -33,18 +33,22 @@ async function rawStreams(count: number, bytesEach: number) {
   return measure(started, received, count * bytesEach);
 }
 
-async function runtimeStreams(backend: ExecBackend, count: number, bytesEach: number) {
+export async function runtimeStreams(
+  backend: ExecBackend,
+  count: number,
+  bytesEach: number,
+  extra: Partial<StartOptions> = {},
+) {
   let received = 0;
   const started = now();
   const processes = await Promise.all(
     Array.from({ length: count }, async () => {
-      const process = await backend.start(startOptions(headArgv(bytesEach)));
-      consume(process, (chunk) => (received += chunk.byteLength));
-      return process;
+      const process = await backend.start(startOptions(headArgv(bytesEach), extra));
+      return { process, delivered: consumeAll(process, (chunk) => (received += chunk.byteLength)) };
     }),
   );
   await withTimeout(
-    Promise.all(processes.map((process) => process.closed)),
+    Promise.all(processes.flatMap(({ process, delivered }) => [process.closed, delivered])),
     300_000,
     'runtime output streams',
   );

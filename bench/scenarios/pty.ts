@@ -143,7 +143,7 @@ async function echoLoop(count: number, write: (line: string) => unknown, watch: 
   }
 }
 
-async function rawEcho(count: number, into: number[]) {
+export async function rawEcho(count: number, into: number[]) {
   const watch = new MarkerWatch();
   const child = rawSpawnPty(CAT_ARGV, (chunk) => watch.feed(chunk));
   try {
@@ -156,7 +156,7 @@ async function rawEcho(count: number, into: number[]) {
   return { p50: quantile(into.slice(-count), 0.5) };
 }
 
-async function runtimeEcho(backend: ExecBackend, count: number, into: number[]) {
+export async function runtimeEcho(backend: ExecBackend, count: number, into: number[]) {
   const watch = new MarkerWatch();
   const ready = watch.expect('READY');
   const process: ExecProcess = await backend.start(startOptions(CAT_ARGV, { tty: true }));

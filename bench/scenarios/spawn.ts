@@ -21,16 +21,16 @@ const STEP_TIMEOUT_MS = 30_000;
 
 export const CONCURRENCY_LEVELS = [1, 64, 256] as const;
 
-async function rawTrue(): Promise<void> {
+export async function rawTrue(): Promise<void> {
   await withTimeout(rawSpawnPipe(TRUE).closed, STEP_TIMEOUT_MS, 'raw /bin/true');
 }
 
-async function runtimeTrue(backend: ExecBackend): Promise<void> {
+export async function runtimeTrue(backend: ExecBackend): Promise<void> {
   const process = await backend.start(startOptions(TRUE));
   await withTimeout(process.closed, STEP_TIMEOUT_MS, 'runtime /bin/true');
 }
 
-async function startsPerSecond(total: number, concurrency: number, one: () => Promise<void>) {
+export async function startsPerSecond(total: number, concurrency: number, one: () => Promise<void>) {
   const started = now();
   await runPool(total, concurrency, one);
   return { startsPerSec: (total * 1000) / (now() - started) };
@@ -70,7 +70,7 @@ export const spawnThroughput: Scenario = {
   },
 };
 
-function totalFor(concurrency: number, quick: boolean): number {
+export function totalFor(concurrency: number, quick: boolean): number {
   if (concurrency === 1) return quick ? 100 : 300;
   return quick ? Math.max(concurrency * 2, 256) : Math.max(concurrency * 8, 1024);
 }

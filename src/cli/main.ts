@@ -5,6 +5,7 @@ import { ExecRuntime } from '../runtime/exec-runtime.js';
 import { stderrLogger } from '../runtime/logger.js';
 import { sandboxConfigFromFlags } from '../sandbox/index.js';
 import { runCommand } from './run.js';
+import { registerLoadCommand } from './load.js';
 import { registerServeCommand } from './serve.js';
 import { ExecServerClient } from '../client/index.js';
 
@@ -15,6 +16,7 @@ const program = new Command('execvisor')
   .showHelpAfterError();
 
 registerServeCommand(program);
+registerLoadCommand(program);
 
 program
   .command('run')

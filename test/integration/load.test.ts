@@ -1,0 +1,167 @@
+/**
+ * `execvisor load` end to end (run `npm run build` first): a real `execvisor serve` process, then
+ * `execvisor load --remote` for every scenario, and one run against the embedded runtime; each
+ * must exit 0 with a JSON summary showing no errors, verified bytes and nothing lost.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const MAIN = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
+/** A load run is small here; anything near this means it hung. */
+const RUN_TIMEOUT_MS = 60_000;
+
+interface LoadSummary {
+  ok: boolean;
+  scenario: string;
+  backend: string;
+  started: number;
+  completed: number;
+  failed: number;
+  latencyMs: Record<string, { count: number; p50: number }>;
+  bytes: { expected: number; verified: number; lost: number; corrupt: number };
+  errors: Record<string, number>;
+}
+
+const children = new Set<ChildProcess>();
+let serverUrl = '';
+
+function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+async function startServe(): Promise<string> {
+  const child = track(
+    spawn(process.execPath, [MAIN, 'serve', '--listen', 'ws://127.0.0.1:0', '--log-level', 'warn'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stderr!.on('data', (data: Buffer) => (stderr += data.toString()));
+  return new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (data: Buffer) => {
+      stdout += data.toString();
+      const newline = stdout.indexOf('\n');
+      if (newline >= 0) resolve(stdout.slice(0, newline));
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited (${code}) before its URL line: ${stderr}`)));
+  });
+}
+
+async function runLoad(
+  args: string[],
+): Promise<{ code: number | null; summary: LoadSummary; stderr: string }> {
+  const child = track(
+    spawn(process.execPath, [MAIN, 'load', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (data: Buffer) => (stdout += data.toString()));
+  child.stderr!.on('data', (data: Buffer) => (stderr += data.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  let summary: LoadSummary;
+  try {
+    summary = JSON.parse(stdout) as LoadSummary;
+  } catch {
+    throw new Error(`load printed no JSON summary (exit ${code}); stdout: ${stdout}; stderr: ${stderr}`);
+  }
+  return { code, summary, stderr };
+}
+
+function expectClean(summary: LoadSummary, processes: number): void {
+  expect(summary.errors).toEqual({});
+  expect(summary.failed).toBe(0);
+  expect(summary.started).toBe(processes);
+  expect(summary.completed).toBe(processes);
+  expect(summary.bytes.lost).toBe(0);
+  expect(summary.bytes.corrupt).toBe(0);
+  expect(summary.ok).toBe(true);
+}
+
+beforeAll(async () => {
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`);
+  serverUrl = await startServe();
+});
+
+afterAll(async () => {
+  await Promise.all(
+    [...children].map(async (child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    }),
+  );
+});
+
+describe('execvisor load --remote', () => {
+  it.each(['spawn', 'stream', 'interactive', 'mixed'])(
+    '%s: every process succeeds and every byte is verified',
+    async (scenario) => {
+      const { code, summary, stderr } = await runLoad([
+        '--remote',
+        serverUrl,
+        '--scenario',
+        scenario,
+        '--processes',
+        '10',
+        '--concurrency',
+        '3',
+        '--bytes',
+        '256K',
+        '--lines',
+        '5',
+      ]);
+      expect(code, stderr).toBe(0);
+      expect(summary.scenario).toBe(scenario);
+      expect(summary.backend).toBe('remote');
+      expectClean(summary, 10);
+      if (scenario === 'spawn') {
+        expect(summary.latencyMs.spawn?.count).toBe(10);
+      } else {
+        expect(summary.bytes.verified).toBeGreaterThan(0);
+        expect(summary.bytes.verified).toBe(summary.bytes.expected);
+      }
+      if (scenario === 'stream') expect(summary.bytes.verified).toBe(10 * 256 * 1024);
+      if (scenario === 'interactive') expect(summary.latencyMs.interactiveRoundTrip?.count).toBe(50);
+    },
+  );
+});
+
+describe('execvisor load (embedded runtime)', () => {
+  it('mixed: every process succeeds and every byte is verified', async () => {
+    const { code, summary, stderr } = await runLoad([
+      '--scenario',
+      'mixed',
+      '--processes',
+      '10',
+      '--concurrency',
+      '4',
+      '--bytes',
+      '1M',
+      '--lines',
+      '5',
+    ]);
+    expect(code, stderr).toBe(0);
+    expect(summary.backend).toBe('embedded');
+    expectClean(summary, 10);
+    expect(summary.bytes.verified).toBeGreaterThan(0);
+    expect(summary.bytes.verified).toBe(summary.bytes.expected);
+  });
+
+  it('a failing run exits non-zero: a server that is not there', async () => {
+    const child = track(
+      spawn(process.execPath, [MAIN, 'load', '--remote', 'ws://127.0.0.1:9', '--scenario', 'spawn'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).not.toBe(0);
+  });
+});
