@@ -53,8 +53,9 @@ export class ProcessHandle implements ExecProcess {
   #resolveClosed!: () => void;
   #writeIds = new Set<string>();
   #onClosed: (handle: ProcessHandle) => void = () => undefined;
-  #resolveActorGone!: () => void;
-  readonly #actorGone = new Promise<void>((resolve) => (this.#resolveActorGone = resolve));
+  /** Fallback answers of control calls still waiting for the actor (see `#call`). */
+  readonly #pendingCalls = new Set<() => void>();
+  #actorIsGone = false;
 
   constructor(settings: HandleSettings) {
     this.processId = settings.processId;
@@ -101,10 +102,8 @@ export class ProcessHandle implements ExecProcess {
     sandboxType: SandboxType,
     threadId: number,
     control: ProcessControl,
-    actorGone: Promise<void>,
     onClosed: (handle: ProcessHandle) => void,
   ): void {
-    void actorGone.then(() => this.#resolveActorGone());
     this.#pid = pid;
     this.#sandboxType = sandboxType;
     this.#threadId = threadId;
@@ -138,7 +137,7 @@ export class ProcessHandle implements ExecProcess {
 
   /** The worker that owned the process died: record the failure, the exit and the close. */
   fail(failure: string, exitCode: number): void {
-    this.#resolveActorGone();
+    this.actorGone();
     if (this.#log.isClosed) return;
     this.#log.setFailure(failure);
     this.#recordExit(exitCode);
@@ -147,12 +146,18 @@ export class ProcessHandle implements ExecProcess {
 
   /** The actor's worker is gone: no answer to a control call will come now. */
   actorGone(): void {
-    this.#resolveActorGone();
+    if (this.#actorIsGone) return;
+    this.#actorIsGone = true;
+    const pending = [...this.#pendingCalls];
+    this.#pendingCalls.clear();
+    for (const fallback of pending) fallback();
   }
 
   markRemoved(): void {
     this.#state = 'removed';
     this.#control = null;
+    // Forgotten: nothing may wait on its actor any more.
+    this.actorGone();
   }
 
   #recordExit(exitCode: number): void {
@@ -268,6 +273,15 @@ export class ProcessHandle implements ExecProcess {
    * child already took.
    */
   #call<T>(call: () => Promise<T>, fallback: T): Promise<T> {
-    return Promise.race([call(), this.#actorGone.then(() => fallback)]).catch(() => fallback);
+    if (this.#actorIsGone) return Promise.resolve(fallback);
+    // No reaction is left on any long-lived promise: a settled call takes its fallback out again
+    // (chaining onto a promise that lives as long as the worker kept every handle alive).
+    return new Promise<T>((resolve) => {
+      const onGone = () => resolve(fallback);
+      this.#pendingCalls.add(onGone);
+      call()
+        .then(resolve, () => resolve(fallback))
+        .finally(() => this.#pendingCalls.delete(onGone));
+    });
   }
 }

@@ -66,6 +66,8 @@ interface Tracked {
   readonly handle: ProcessHandle;
   /** Settles the start: the actor spawned (or failed to). */
   onSpawnEvent: ((event: AddressedEvent, link: WorkerLink) => void) | null;
+  /** The worker hosting the process, once spawned. */
+  link: WorkerLink | null;
   removalTimer: NodeJS.Timeout | null;
 }
 
@@ -271,7 +273,7 @@ export class Supervisor {
       batchBytes: this.#options.batchBytes,
     };
     const actorId = this.#nextActorId++;
-    const tracked: Tracked = { actorId, session, handle, onSpawnEvent: null, removalTimer: null };
+    const tracked: Tracked = { actorId, session, handle, onSpawnEvent: null, link: null, removalTimer: null };
     this.#tracked.set(actorId, tracked);
 
     return new Promise<ProcessHandle>((resolve, reject) => {
@@ -290,13 +292,10 @@ export class Supervisor {
         if (event.type !== 'spawned') return;
         tracked.onSpawnEvent = null;
         this.#reaper.add(event.pid);
-        handle.markRunning(
-          event.pid,
-          event.sandboxType,
-          link.threadId,
-          link.controlFor(actorId),
-          link.gone,
-          () => this.#onClosed(tracked),
+        tracked.link = link;
+        link.attach(handle);
+        handle.markRunning(event.pid, event.sandboxType, link.threadId, link.controlFor(actorId), () =>
+          this.#onClosed(tracked),
         );
         resolve(handle);
         // A session closed while this start was in flight: its processes must not survive it.
@@ -341,6 +340,7 @@ export class Supervisor {
   #forget(tracked: Tracked, live: boolean): void {
     const { handle, session } = tracked;
     if (tracked.removalTimer !== null) clearTimeout(tracked.removalTimer);
+    tracked.link?.detach(handle);
     this.#tracked.delete(tracked.actorId);
     if (live) this.#changeLive(-1);
     if (session.processes.get(handle.processId) === handle) session.processes.delete(handle.processId);

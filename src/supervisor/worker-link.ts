@@ -18,6 +18,8 @@ export class WorkerLink {
   readonly gone: Promise<void>;
   readonly #control: Comlink.Remote<WorkerControl>;
   readonly #eventPort: MessagePort;
+  /** Handles of this worker's processes until they are forgotten: told when the worker is gone. */
+  readonly #members = new Set<{ actorGone(): void }>();
   #markGone!: () => void;
 
   constructor(
@@ -28,6 +30,10 @@ export class WorkerLink {
   ) {
     this.threadId = threadId;
     this.gone = new Promise((resolve) => (this.#markGone = resolve));
+    void this.gone.then(() => {
+      for (const member of this.#members) member.actorGone();
+      this.#members.clear();
+    });
     this.#control = Comlink.wrap<WorkerControl>(portEndpoint(controlPort));
     this.#eventPort = eventPort;
     eventPort.on('message', onBatch);
@@ -48,6 +54,14 @@ export class WorkerLink {
   /** Also watch the thread itself: a terminated thread's ports may close late. */
   watch(worker: Worker): void {
     worker.once('exit', () => this.#markGone());
+  }
+
+  attach(member: { actorGone(): void }): void {
+    this.#members.add(member);
+  }
+
+  detach(member: { actorGone(): void }): void {
+    this.#members.delete(member);
   }
 
   /** The control surface of one actor on this worker. */

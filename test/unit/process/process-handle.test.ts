@@ -38,9 +38,7 @@ function runningHandle(settings: Partial<HandleSettings> = {}, overrides: Partia
   });
   const control = fakeControl(overrides);
   const closedCallbacks: ProcessHandle[] = [];
-  handle.markRunning(4242, 'none', 7, control.remote, new Promise<void>(() => undefined), (closed) =>
-    closedCallbacks.push(closed),
-  );
+  handle.markRunning(4242, 'none', 7, control.remote, (closed) => closedCallbacks.push(closed));
   return { handle, control, closedCallbacks };
 }
 
