@@ -1,0 +1,140 @@
+/**
+ * A raw WebSocket JSON-RPC client for tests that speak the protocol by hand (stress, fuzz,
+ * security): answers are indexed by id, notifications and -1 errors are kept in order, and every
+ * wait is bounded.
+ */
+import { once } from 'node:events';
+import WebSocket from 'ws';
+
+// Raw protocol messages: their shape is what the tests check.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = Record<string, any>;
+
+export class RawClient {
+  readonly ws: WebSocket;
+  /** Answers by id (JSON of the id, so 1 and "1" stay apart). */
+  readonly answers = new Map<string, Json>();
+  /** Messages that are not answers to a usable id: notifications and id -1 errors, in order. */
+  readonly others: Json[] = [];
+  /** Frames that were not JSON objects (never expected from the server). */
+  readonly malformed: string[] = [];
+  closeCode: number | null = null;
+  readonly #waiters = new Set<() => void>();
+  #nextId = 1;
+
+  constructor(url: string, headers: Record<string, string> = {}) {
+    this.ws = new WebSocket(url, { headers, perMessageDeflate: false });
+    this.ws.on('error', () => undefined);
+    this.ws.on('message', (data, isBinary) => {
+      const text = (data as Buffer).toString('utf8');
+      let message: unknown;
+      try {
+        message = JSON.parse(text);
+      } catch {
+        message = undefined;
+      }
+      if (isBinary || typeof message !== 'object' || message === null || Array.isArray(message)) {
+        this.malformed.push(text.slice(0, 200));
+      } else {
+        const json = message as Json;
+        if ('method' in json || json.id === -1 || json.id === undefined) this.others.push(json);
+        else this.answers.set(JSON.stringify(json.id), json);
+      }
+      this.#wake();
+    });
+    this.ws.on('close', (code) => {
+      this.closeCode = code;
+      this.#wake();
+    });
+  }
+
+  #wake(): void {
+    for (const wake of [...this.#waiters]) wake();
+  }
+
+  static async open(url: string, headers?: Record<string, string>): Promise<RawClient> {
+    const client = new RawClient(url, headers);
+    await once(client.ws, 'open');
+    return client;
+  }
+
+  get isOpen(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  send(message: Json | string | Buffer): void {
+    if (Buffer.isBuffer(message)) this.ws.send(message, { binary: true });
+    else this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+  }
+
+  /** Sends a request with a fresh integer id (from 1, or from `firstId`); returns the id. */
+  request(method: string, params?: unknown): number {
+    const id = this.#nextId++;
+    this.send(params === undefined ? { id, method } : { id, method, params });
+    return id;
+  }
+
+  /** Waits until `condition` holds, the socket closes, or the deadline passes (then it rejects). */
+  until<T>(condition: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const finish = (settle: () => void) => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        settle();
+      };
+      const check = () => {
+        const value = condition();
+        if (value !== undefined) return finish(() => resolve(value));
+        if (this.closeCode !== null) {
+          return finish(() => reject(new Error(`closed (${this.closeCode}) waiting for ${what}`)));
+        }
+      };
+      const timer = setTimeout(
+        () => finish(() => reject(new Error(`timed out waiting for ${what}`))),
+        timeoutMs,
+      );
+      this.#waiters.add(check);
+      check();
+    });
+  }
+
+  answer(id: number | string, timeoutMs?: number): Promise<Json> {
+    return this.until(() => this.answers.get(JSON.stringify(id)), `answer ${JSON.stringify(id)}`, timeoutMs);
+  }
+
+  async call(method: string, params?: unknown): Promise<Json> {
+    return this.answer(this.request(method, params));
+  }
+
+  async result(method: string, params?: unknown): Promise<Json> {
+    const message = await this.call(method, params);
+    if (message.error !== undefined) throw new Error(`${method}: ${JSON.stringify(message.error)}`);
+    return message.result as Json;
+  }
+
+  async handshake(extra: Json = {}): Promise<Json> {
+    const result = await this.result('initialize', { clientName: 'raw-test', ...extra });
+    this.send({ method: 'initialized', params: {} });
+    return result;
+  }
+
+  /** The first notification matching `predicate`, waiting for it if need be. */
+  notification(predicate: (message: Json) => boolean, what: string, timeoutMs?: number): Promise<Json> {
+    return this.until(() => this.others.find((m) => 'method' in m && predicate(m)), what, timeoutMs);
+  }
+
+  /** Text of a process's output notifications so far. */
+  outputOf(processId: string): string {
+    return this.others
+      .filter((m) => m.method === 'process/output' && m.params?.processId === processId)
+      .map((m) => Buffer.from(m.params.chunk as string, 'base64').toString('utf8'))
+      .join('');
+  }
+
+  async closed(timeoutMs = 10_000): Promise<number> {
+    return this.until(() => this.closeCode ?? undefined, 'close', timeoutMs).catch((error: unknown) => {
+      if (this.closeCode !== null) return this.closeCode;
+      throw error;
+    });
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * A real `execvisor serve` process (run `npm run build` first): spawned on a free loopback port,
+ * ready once it printed its URL, always stopped by `stopAll()`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+
+export const CLI = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
+
+export interface ServeProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly url: string;
+  readonly port: number;
+  stderr(): string;
+}
+
+const started = new Set<ChildProcess>();
+
+export function requireBuild(): void {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
+}
+
+export async function spawnServe(
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ServeProcess> {
+  requireBuild();
+  const child = spawn(process.execPath, [CLI, 'serve', '--listen', 'ws://127.0.0.1:0', ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  started.add(child);
+  child.once('exit', () => started.delete(child));
+  let stderr = '';
+  child.stderr.on('data', (data: Buffer) => {
+    // Bounded: a test that floods the log must not grow this without end.
+    if (stderr.length < 1 << 20) stderr += data.toString();
+  });
+  let stdout = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (data: Buffer) => {
+      stdout += data.toString();
+      const newline = stdout.indexOf('\n');
+      if (newline >= 0) resolve(stdout.slice(0, newline));
+    });
+    child.once('exit', (code, signal) =>
+      reject(new Error(`server exited (${code ?? signal}) before its ready line: ${stderr}`)),
+    );
+  });
+  return { child, pid: child.pid!, url, port: Number(new URL(url).port), stderr: () => stderr };
+}
+
+/** Whether the child is still running (has not exited). */
+export function isRunning(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+/**
+ * Stops every server still running: SIGTERM (a graceful shutdown that kills its children), then
+ * SIGKILL if it has not exited within `graceMs`. Waits for each to exit.
+ */
+export async function stopAll(graceMs = 15_000): Promise<void> {
+  await Promise.all(
+    [...started].map(async (child) => {
+      if (!isRunning(child)) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    }),
+  );
+}
