@@ -219,27 +219,33 @@ class FdWriter {
     });
   }
 
+  /**
+   * No more writes: queued ones answer `stdinClosed`. One already handed to the kernel answers when
+   * it completes: the child may well have read it (a ^D that made it exit) before the stream ended.
+   */
   stop(): void {
     this.#stopped = true;
-    for (const item of this.#queue.splice(0)) item.done('stdinClosed');
+    for (const item of this.#queue.splice(this.#busy ? 1 : 0)) item.done('stdinClosed');
   }
 
   #next(): void {
     const item = this.#queue[0];
     if (item === undefined || this.#stopped) {
+      for (const left of this.#queue.splice(0)) left.done('stdinClosed');
       this.#busy = false;
       return;
     }
     this.#busy = true;
     fsWrite(this.#fd, item.data, item.offset, item.data.byteLength - item.offset, null, (error, written) => {
-      if (this.#stopped) return;
       if (error) {
-        if (error.code === 'EAGAIN') {
+        if (error.code === 'EAGAIN' && !this.#stopped) {
           setImmediate(() => this.#next());
           return;
         }
+        this.#queue.shift();
+        item.done('stdinClosed');
         this.stop();
-        this.#busy = false;
+        this.#next();
         return;
       }
       item.offset += written;

@@ -118,7 +118,7 @@ describe('execvisor load --remote', () => {
         '--lines',
         '5',
       ]);
-      expect(code, stderr).toBe(0);
+      expect(code, `${stderr}\n${JSON.stringify(summary)}`).toBe(0);
       expect(summary.scenario).toBe(scenario);
       expect(summary.backend).toBe('remote');
       expectClean(summary, 10);
