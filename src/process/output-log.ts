@@ -188,8 +188,10 @@ export class OutputLog {
     // Replay and subscribe in one synchronous step: nothing can be appended in between.
     const exited = this.#exited;
     let exitedSent = exited === null;
-    for (let index = this.#head; index < this.#chunks.length; index++) {
-      const chunk = this.#chunks[index]!;
+    // A snapshot: a subscriber that acknowledges during the replay may evict and compact the log.
+    const retained = this.#chunks.slice(this.#head);
+    for (const chunk of retained) {
+      if (subscriber.closed) return undefined;
       if (!exitedSent && exited!.seq < chunk.seq) {
         subscriber.next(exited!);
         exitedSent = true;

@@ -809,3 +809,23 @@ describe('OutputLog property: reads against a model of the log', () => {
     );
   });
 });
+
+describe('OutputLog regressions', () => {
+  // A subscriber that acknowledges while the retained chunks are replayed made the log evict and
+  // compact under the replay loop, which then skipped chunks.
+  it('replays every retained chunk to a subscriber that acknowledges during the replay', () => {
+    const log = new OutputLog({
+      retainedBytes: 1,
+      flowControl: { highWaterBytes: 1 << 20, lowWaterBytes: 0 },
+    });
+    const total = 3000;
+    for (let i = 0; i < total; i++) log.append('stdout', new Uint8Array([i & 0xff]));
+    const seen: number[] = [];
+    const subscription = log.events$.subscribe((event) => {
+      seen.push(event.seq);
+      log.ack(event.seq);
+    });
+    subscription.unsubscribe();
+    expect(seen).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+  });
+});
