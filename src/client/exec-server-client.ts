@@ -20,7 +20,7 @@ import type {
 import type { ExecBackend, ExecProcess, ProcessInfo, StartOptions } from '../runtime/types.js';
 import { clientNotifications, requestMethods, serverNotifications } from '../rpc/methods.js';
 import type { ServerCapabilities } from '../rpc/wire-types.js';
-import { RemoteProcess } from './remote-process.js';
+import { DEFAULT_CLIENT_RETAINED_BYTES, RemoteProcess } from './remote-process.js';
 import { RpcPeer } from './rpc-peer.js';
 
 export interface ExecServerClientOptions {
@@ -37,6 +37,11 @@ export interface ExecServerClientOptions {
   readonly connectTimeoutMs?: number;
   /** How long `close()` waits for terminated processes to close. Default 5 000 ms. */
   readonly closeTimeoutMs?: number;
+  /**
+   * Output bytes each process handle keeps for `events$` replay (the client-side log fed by the
+   * output notifications). Default 1 MiB, the server's default retention.
+   */
+  readonly retainedBytesPerProcess?: number;
 }
 
 type NotificationKind = keyof typeof serverNotifications;
@@ -57,6 +62,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
   /** Notifications for processes whose start response has not arrived yet (§4: they may lead). */
   readonly #early = new Map<string, EarlyNotification[]>();
   readonly #closeTimeoutMs: number;
+  readonly #retainedBytes: number;
   #sessionId: string | null = null;
   #serverVersion: string | null = null;
   #capabilities: ServerCapabilities | null = null;
@@ -66,6 +72,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
   private constructor(peer: RpcPeer, options: ExecServerClientOptions) {
     this.#peer = peer;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
+    this.#retainedBytes = options.retainedBytesPerProcess ?? DEFAULT_CLIENT_RETAINED_BYTES;
     peer.onNotification = (method, params) => this.#onNotification(method, params);
     peer.onDisconnect = (message) => {
       for (const handle of this.#handles.values()) handle.fail(message);
@@ -106,7 +113,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
     const processId = options.processId ?? this.#freshProcessId();
     this.#early.set(processId, []);
     try {
-      const started = await this.#peer.call(requestMethods.start, {
+      const started = this.#peer.call(requestMethods.start, {
         processId,
         argv: [...options.argv],
         cwd: options.cwd,
@@ -118,15 +125,25 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
         size: options.size ?? null,
         flowControl: options.flowControl ?? null,
       });
-      // The start answer has no pid; one list call of just this process gives it.
-      const { processes } = await this.#peer.call(requestMethods.list, { processId });
-      const info = processes.find((p) => p.processId === processId);
+      // The start answer has no pid. A list of just this process, sent right behind the start
+      // (the server answers it once that start has settled, by a direct lookup), gives it without
+      // a second round trip. An older server without the filter or the method costs only the pid.
+      const listed = this.#peer.call(requestMethods.list, { processId }).then(
+        ({ processes }) => processes.find((p) => p.processId === processId),
+        () => undefined,
+      );
+      const { sandboxType } = await started;
+      const info = await listed;
+      const flowControlled = options.flowControl != null;
       const handle = new RemoteProcess(this.#peer, {
         processId,
         tty: options.tty ?? false,
-        sandboxType: started.sandboxType,
+        sandboxType,
         pid: info?.pid ?? null,
         startedAtMs: info?.startedAtMs ?? Date.now(),
+        retainedBytes: this.#retainedBytes,
+        ackDelivered: flowControlled,
+        keepUnacknowledged: flowControlled,
       });
       this.#adopt(handle);
       return handle;
@@ -271,6 +288,11 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
           sandboxType: info.sandboxType,
           pid: info.pid,
           startedAtMs: info.startedAtMs,
+          retainedBytes: this.#retainedBytes,
+          // Its flowControl is unknown here: acknowledging what events$ delivered is always safe.
+          ackDelivered: true,
+          // What this client saw of it before is gone with the old client: read what is retained.
+          catchUp: true,
         });
         this.#adopt(handle);
       }
@@ -306,7 +328,10 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
     else this.#early.get(processId)?.push({ kind, params });
   }
 
-  /** Notifications are checked against the table's schemas; a malformed one is only a lost hint. */
+  /**
+   * Notifications are checked against the table's schemas; a malformed one is dropped, and the
+   * seq jump it leaves is filled by a catch-up read.
+   */
   #deliver(handle: RemoteProcess, kind: keyof typeof serverNotifications, params: unknown): void {
     switch (kind) {
       case 'output': {

@@ -31,7 +31,7 @@ import type { ServerMetrics } from './metrics.js';
 import { NotificationForwarder } from './notification-forwarder.js';
 import type { ServerLogger } from './runtime-port.js';
 import type { ResolvedServerOptions } from './server-options.js';
-import type { SessionRecord, SessionRegistry } from './session-registry.js';
+import { ackUnattended, type SessionRecord, type SessionRegistry } from './session-registry.js';
 
 /** WebSocket close code for a peer that broke the protocol (RFC 6455 §7.4.1). */
 const CLOSE_PROTOCOL_ERROR = 1002;
@@ -96,7 +96,14 @@ export class Connection implements ConnectionState {
   }
 
   follow(processId: string, process: ExecProcess): void {
-    this.#forwarderOf()?.follow(processId, process);
+    const forwarder = this.#forwarderOf();
+    if (forwarder !== null) {
+      forwarder.follow(processId, process);
+      return;
+    }
+    // A start that finished after this connection closed: nobody sends, so nobody may hold it back.
+    const session = this.session;
+    if (session !== null && session.attachedTo === null) ackUnattended(session, processId, process);
   }
 
   followSession(): void {
@@ -115,6 +122,7 @@ export class Connection implements ConnectionState {
       { send: (text) => this.#send(text), bufferedAmount: () => this.#ws.bufferedAmount },
       this.options.outboundHighWaterBytes,
       this.session.forwarded,
+      this.session.autoAck,
       this.#logger,
     );
     return this.#forwarder;

@@ -154,9 +154,14 @@ export const handlers: HandlerTable = {
       arg0: params.arg0 ?? null,
       sandbox: params.sandbox ?? null,
       size: params.size ?? null,
-      flowControl: params.flowControl ?? null,
+      // Without a client-requested flowControl the server paces the process itself: it acknowledges
+      // output as the notifications leave (see NotificationForwarder), so a client slower than the
+      // child gets backpressure instead of evicted output.
+      flowControl: params.flowControl ?? state.options.serverFlowControl,
     });
     session.open.add(processId);
+    const serverPaced = params.flowControl == null && state.options.serverFlowControl !== null;
+    if (serverPaced) session.autoAck.add(processId);
     state.pendingStarts.set(
       processId,
       starting.then(
@@ -169,14 +174,16 @@ export const handlers: HandlerTable = {
       process = await starting;
     } catch (error) {
       session.open.delete(processId);
+      if (serverPaced) session.autoAck.delete(processId);
       throw error;
     } finally {
       state.pendingStarts.delete(processId);
     }
-    void process.closed.then(
-      () => session.open.delete(processId),
-      () => session.open.delete(processId),
-    );
+    const forget = () => {
+      session.open.delete(processId);
+      session.autoAck.delete(processId);
+    };
+    void process.closed.then(forget, forget);
     // Replayed events go out before the start response: output may precede it (§4).
     state.follow(processId, process);
     return { processId, sandboxType: process.sandboxType };
@@ -254,8 +261,11 @@ export const handlers: HandlerTable = {
   list: async (state, params) => {
     const session = sessionOf(state);
     const only = params?.processId ?? null;
-    const processes = await session.runtimeSession.list();
-    return { processes: only === null ? processes : processes.filter((p) => p.processId === only) };
+    if (only === null) return { processes: await session.runtimeSession.list() };
+    // One process: a direct lookup (waiting for its start if one is in flight on this connection),
+    // so a client may send this right behind its `process/start` to learn the pid.
+    const process = await lookup(state, only);
+    return { processes: process === undefined ? [] : [process.info()] };
   },
 
   readFile: async (state, params) => {

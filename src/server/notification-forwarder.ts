@@ -3,17 +3,24 @@
  *
  * Backpressure: when the socket buffers more than the high-water mark, forwarding of a process
  * stops at its next output event. Once the buffer has drained to half the mark, the process is
- * followed again from its replay log, skipping what was already sent; events evicted meanwhile are
- * not sent, and the client sees the gap through `process/read` (`firstRetainedSeq`). Clients treat
- * notifications as wake-ups and `process/read` as the truth, so a gap costs nothing but latency.
+ * followed again from its replay log, skipping what was already sent.
+ *
+ * Nothing is lost to that pause for a process the server flow-controls on the client's behalf (the
+ * client started it without `flowControl`; `autoAck` names those): each output chunk is
+ * acknowledged only once its notification was handed to an uncongested socket. While forwarding is
+ * paused nothing is acknowledged, so the process stops at its high-water mark and its
+ * unacknowledged output stays in the log (flow-controlled output is never evicted) until the
+ * forwarder resumes from it. A process whose client asked for `flowControl` is acknowledged by that
+ * client only (`process/ack`, `process/read`).
  */
 import { Subscription } from 'rxjs';
 import type { ExecProcess, ProcessEvent } from '../runtime/types.js';
 import { encodeNotification } from '../rpc/envelope.js';
 import { serverNotifications } from '../rpc/methods.js';
+import { AckBatcher } from './ack-batcher.js';
 import type { ServerLogger } from './runtime-port.js';
 
-const DRAIN_POLL_MS = 20;
+const DRAIN_POLL_MS = 10;
 
 export interface ForwarderSink {
   send(text: string): void;
@@ -27,15 +34,25 @@ export class NotificationForwarder {
   readonly #logger: ServerLogger;
   /** Highest seq sent per process; shared with the session so a resumed connection skips them. */
   readonly #forwarded: Map<string, number>;
+  /** Processes whose output the server acknowledges as it is sent (shared with the session). */
+  readonly #autoAck: ReadonlySet<string>;
+  readonly #acks = new AckBatcher();
   readonly #follows = new Map<string, Subscription>();
   readonly #paused = new Map<string, ExecProcess>();
   #drainTimer: NodeJS.Timeout | null = null;
   #disposed = false;
 
-  constructor(sink: ForwarderSink, highWater: number, forwarded: Map<string, number>, logger: ServerLogger) {
+  constructor(
+    sink: ForwarderSink,
+    highWater: number,
+    forwarded: Map<string, number>,
+    autoAck: ReadonlySet<string>,
+    logger: ServerLogger,
+  ) {
     this.#sink = sink;
     this.#highWater = highWater;
     this.#forwarded = forwarded;
+    this.#autoAck = autoAck;
     this.#logger = logger;
   }
 
@@ -59,6 +76,9 @@ export class NotificationForwarder {
         }
         this.#sink.send(encode(processId, event));
         this.#forwarded.set(processId, event.seq);
+        if (event.type === 'output' && this.#autoAck.has(processId)) {
+          this.#acks.note(process, event.seq, event.chunk.byteLength);
+        }
         if (event.type === 'closed') stop();
       },
       error: (error: unknown) => {
@@ -72,11 +92,13 @@ export class NotificationForwarder {
     if (!stopped) this.#follows.set(processId, subscription);
   }
 
+  /** The connection is gone: what was sent is acknowledged, nothing more is sent. */
   dispose(): void {
     this.#disposed = true;
     for (const subscription of this.#follows.values()) subscription.unsubscribe();
     this.#follows.clear();
     this.#paused.clear();
+    this.#acks.dispose();
     if (this.#drainTimer !== null) clearInterval(this.#drainTimer);
     this.#drainTimer = null;
   }
@@ -98,17 +120,31 @@ export class NotificationForwarder {
   }
 }
 
+const OUTPUT_PREFIX = `{"method":${JSON.stringify(serverNotifications.output.name)},"params":{"processId":`;
+
+/**
+ * The output notification is built around its base64 text: base64 needs no JSON escaping, so
+ * concatenation gives exactly what `JSON.stringify` would, without a second scan and copy of every
+ * chunk. The member order is the one `JSON.stringify` of `{method, params}` produces.
+ */
+export function encodeOutputNotification(
+  processId: string,
+  seq: number,
+  stream: string,
+  base64: string,
+): string {
+  return `${OUTPUT_PREFIX}${JSON.stringify(processId)},"seq":${seq},"stream":${JSON.stringify(stream)},"chunk":"${base64}"}}`;
+}
+
 function encode(processId: string, event: ProcessEvent): string {
   switch (event.type) {
     case 'output':
-      return encodeNotification(serverNotifications.output.name, {
+      return encodeOutputNotification(
         processId,
-        seq: event.seq,
-        stream: event.stream,
-        chunk: Buffer.from(event.chunk.buffer, event.chunk.byteOffset, event.chunk.byteLength).toString(
-          'base64',
-        ),
-      });
+        event.seq,
+        event.stream,
+        Buffer.from(event.chunk.buffer, event.chunk.byteOffset, event.chunk.byteLength).toString('base64'),
+      );
     case 'exited':
       return encodeNotification(serverNotifications.exited.name, {
         processId,

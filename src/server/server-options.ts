@@ -2,6 +2,7 @@
  * Public server options, their defaults and the one resolver that fills and checks them.
  */
 import { InvalidArgumentError } from '../errors.js';
+import type { FlowControl } from '../runtime/types.js';
 import { DEFAULT_LISTEN_URL, isLoopback, parseListenUrl, type ListenAddress } from './listen-url.js';
 import { silentLogger, type ServerLogger, type ServerRuntime } from './runtime-port.js';
 
@@ -20,9 +21,17 @@ export interface ServerOptions {
   readonly detachTtlMs?: number;
   /**
    * Stop forwarding output notifications to a connection while its socket buffers more than this;
-   * the client catches up with `process/read`. Default 8 MiB.
+   * they resume from the process's log once the socket has drained to half of it. Default 8 MiB.
    */
   readonly outboundHighWaterBytes?: number;
+  /**
+   * The flow control the server applies to a process started without a client `flowControl`: it
+   * acknowledges output as the notifications leave an uncongested socket, so the process pauses
+   * (instead of having output evicted) while the client is slower than the child. `null` turns
+   * this off (output is then evicted past the runtime's retention while the socket is congested).
+   * Default `{highWaterBytes: 4 MiB, lowWaterBytes: 1 MiB}`.
+   */
+  readonly serverFlowControl?: FlowControl | null;
   readonly logger?: ServerLogger;
 }
 
@@ -34,6 +43,7 @@ export interface ResolvedServerOptions {
   readonly maxProcessesPerConnection: number;
   readonly detachTtlMs: number;
   readonly outboundHighWaterBytes: number;
+  readonly serverFlowControl: FlowControl | null;
   readonly logger: ServerLogger;
 }
 
@@ -43,7 +53,19 @@ export const SERVER_DEFAULTS = Object.freeze({
   maxProcessesPerConnection: 1024,
   detachTtlMs: 30_000,
   outboundHighWaterBytes: 8 * 1024 * 1024,
+  serverFlowControl: Object.freeze({ highWaterBytes: 4 * 1024 * 1024, lowWaterBytes: 1024 * 1024 }),
 });
+
+function flowControlOption(value: FlowControl | null | undefined): FlowControl | null {
+  if (value === undefined) return SERVER_DEFAULTS.serverFlowControl;
+  if (value === null) return null;
+  const highWaterBytes = positiveInt('serverFlowControl.highWaterBytes', value.highWaterBytes, 0);
+  const lowWaterBytes = positiveInt('serverFlowControl.lowWaterBytes', value.lowWaterBytes, 0, 0);
+  if (lowWaterBytes > highWaterBytes) {
+    throw new InvalidArgumentError('serverFlowControl.lowWaterBytes must not exceed highWaterBytes');
+  }
+  return { highWaterBytes, lowWaterBytes };
+}
 
 function positiveInt(name: string, value: number | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
@@ -81,6 +103,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
       options.outboundHighWaterBytes,
       SERVER_DEFAULTS.outboundHighWaterBytes,
     ),
+    serverFlowControl: flowControlOption(options.serverFlowControl),
     logger: options.logger ?? silentLogger,
   };
 }

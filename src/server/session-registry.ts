@@ -4,7 +4,10 @@
  * for `detachTtlMs`; any other session is closed with its connection, as old clients expect.
  */
 import { randomUUID } from 'node:crypto';
+import { Subscription } from 'rxjs';
 import { SessionError } from '../errors.js';
+import type { ExecProcess } from '../runtime/types.js';
+import { AckBatcher } from './ack-batcher.js';
 import type { ServerMetrics } from './metrics.js';
 import type { RuntimeSession, ServerLogger, ServerRuntime } from './runtime-port.js';
 
@@ -20,6 +23,41 @@ export interface SessionRecord {
   readonly open: Set<string>;
   /** The highest seq sent as a notification per process, so a resumed connection sends no repeats. */
   readonly forwarded: Map<string, number>;
+  /**
+   * Processes started without a client `flowControl`: the server runs them under its own flow
+   * control and acknowledges their output itself (as it is sent while attached; as it arrives while
+   * no connection is attached, see `ackUnattended`).
+   */
+  readonly autoAck: Set<string>;
+  /** While detached: the subscriptions acknowledging `autoAck` processes' output as it arrives. */
+  readonly unattended: Map<string, Subscription>;
+  readonly unattendedAcks: AckBatcher;
+}
+
+/**
+ * Nobody is attached to `record`: acknowledge `processId`'s output (what is retained, then every
+ * chunk as it arrives) so the process does not stall at its high-water mark; retention and
+ * eviction then apply as for any process. Stopped by `SessionRegistry.resume`.
+ */
+export function ackUnattended(record: SessionRecord, processId: string, process: ExecProcess): void {
+  if (!record.autoAck.has(processId) || record.unattended.has(processId)) return;
+  const subscription = new Subscription();
+  let done = false;
+  const stop = () => {
+    done = true;
+    subscription.unsubscribe();
+    if (record.unattended.get(processId) === subscription) record.unattended.delete(processId);
+  };
+  subscription.add(
+    process.events$.subscribe({
+      next: (event) => {
+        if (event.type === 'output') record.unattendedAcks.note(process, event.seq, event.chunk.byteLength);
+      },
+      error: stop,
+      complete: stop,
+    }),
+  );
+  if (!done) record.unattended.set(processId, subscription);
 }
 
 export class SessionRegistry {
@@ -47,6 +85,9 @@ export class SessionRegistry {
       detachTimer: null,
       open: new Set(),
       forwarded: new Map(),
+      autoAck: new Set(),
+      unattended: new Map(),
+      unattendedAcks: new AckBatcher(),
     };
     this.#sessions.set(record.id, record);
     return record;
@@ -67,6 +108,10 @@ export class SessionRegistry {
       this.#metrics.sessionsDetached -= 1;
     }
     record.attachedTo = owner;
+    // The new connection's forwarder acknowledges from here on, as it sends.
+    for (const subscription of record.unattended.values()) subscription.unsubscribe();
+    record.unattended.clear();
+    record.unattendedAcks.dispose();
     this.#logger.debug(`session ${sessionId} resumed`);
     return record;
   }
@@ -74,6 +119,11 @@ export class SessionRegistry {
   /** The connection of `record` went away: detach it, or close it if it never opted in. */
   release(record: SessionRecord): void {
     record.attachedTo = null;
+    // Even a session about to be closed: a process paused at its mark might not reach EOF.
+    for (const processId of record.autoAck) {
+      const process = record.runtimeSession.get(processId);
+      if (process !== undefined) ackUnattended(record, processId, process);
+    }
     if (!record.detachable || this.#detachTtlMs === 0) {
       this.#close(record);
       return;

@@ -194,7 +194,7 @@ async function readAll(client: RawClient, processId: string, from: number | null
     for (const chunk of read.chunks as Json[])
       text += Buffer.from(chunk.chunk as string, 'base64').toString();
     afterSeq = (read.nextSeq as number) - 1;
-    if (read.closed) return { text, read };
+    if (read.closed && read.chunks.length === 0) return { text, read };
   }
 }
 

@@ -1,0 +1,75 @@
+/**
+ * Server-side acknowledgements for processes the server flow-controls on a client's behalf (the
+ * client started them without `flowControl`): acks are coalesced per process and sent once a batch
+ * of bytes is reached or on the next turn of the event loop, so a stream of small chunks does not
+ * cost one control message to the process's worker per chunk.
+ */
+import type { ExecProcess } from '../runtime/types.js';
+
+/** Acknowledge at once when this many bytes are waiting; otherwise on the next setImmediate. */
+const ACK_BATCH_BYTES = 256 * 1024;
+
+interface PendingAck {
+  seq: number;
+  bytes: number;
+}
+
+export class AckBatcher {
+  readonly #pending = new Map<ExecProcess, PendingAck>();
+  #scheduled: NodeJS.Immediate | null = null;
+  #microtask = false;
+
+  /** Output up to and including `seq` (`bytes` more of it) may be acknowledged. */
+  note(process: ExecProcess, seq: number, bytes: number): void {
+    let entry = this.#pending.get(process);
+    if (entry === undefined) {
+      entry = { seq, bytes: 0 };
+      this.#pending.set(process, entry);
+    }
+    entry.seq = Math.max(entry.seq, seq);
+    entry.bytes += bytes;
+    // Never synchronously: `note` runs inside an events$ subscriber, possibly in the middle of the
+    // log's replay loop, and an ack may evict (and compact) the very array that loop walks.
+    if (entry.bytes >= ACK_BATCH_BYTES) {
+      if (!this.#microtask) {
+        this.#microtask = true;
+        queueMicrotask(() => {
+          this.#microtask = false;
+          this.#flushFull();
+        });
+      }
+      return;
+    }
+    this.#scheduled ??= setImmediate(() => {
+      this.#scheduled = null;
+      this.flush();
+    });
+  }
+
+  /** Sends the acknowledgements that reached a full batch. */
+  #flushFull(): void {
+    for (const [process, entry] of [...this.#pending]) {
+      if (entry.bytes < ACK_BATCH_BYTES) continue;
+      this.#pending.delete(process);
+      ackQuietly(process, entry.seq);
+    }
+  }
+
+  /** Sends every pending acknowledgement now. */
+  flush(): void {
+    const pending = [...this.#pending];
+    this.#pending.clear();
+    for (const [process, entry] of pending) ackQuietly(process, entry.seq);
+  }
+
+  dispose(): void {
+    if (this.#scheduled !== null) clearImmediate(this.#scheduled);
+    this.#scheduled = null;
+    this.flush();
+  }
+}
+
+/** A process removed meanwhile answers with an error that nobody needs. */
+function ackQuietly(process: ExecProcess, seq: number): void {
+  process.ack(seq).catch(() => undefined);
+}
