@@ -196,8 +196,9 @@ export class RemoteProcess implements ExecProcess {
           afterSeq: options.afterSeq ?? null,
           maxBytes: options.maxBytes ?? null,
           waitMs: options.waitMs ?? null,
+          ...(options.acknowledge === false ? { acknowledge: false } : {}),
         });
-        return this.#absorb(wire);
+        return this.#absorb(wire, options.acknowledge !== false);
       } catch (error) {
         if (!(error instanceof TransportError)) throw error;
       }
@@ -376,6 +377,8 @@ export class RemoteProcess implements ExecProcess {
           afterSeq: this.#cursor,
           maxBytes: CATCH_UP_READ_MAX_BYTES,
           waitMs: 0,
+          // Filling the client's log is not consumption: only the consumer acknowledges.
+          acknowledge: false,
         });
         if (this.#failure !== null || this.#closedEvent !== null) return;
         const atEnd = result.chunks.length === 0;
@@ -499,11 +502,11 @@ export class RemoteProcess implements ExecProcess {
     this.#closedDeferred.resolve();
   }
 
-  #absorb(wire: WireReadResult): ReadResult {
+  #absorb(wire: WireReadResult, acknowledged: boolean): ReadResult {
     if (wire.exited && wire.exitCode !== null) this.#recordExit(wire.exitCode);
     if (wire.closed) this.#recordClosed();
     // Reads acknowledge what they return on the server.
-    if (wire.chunks.length > 0) this.#noteAcked(wire.nextSeq - 1);
+    if (acknowledged && wire.chunks.length > 0) this.#noteAcked(wire.nextSeq - 1);
     return {
       chunks: wire.chunks.map((c) => ({
         seq: c.seq,

@@ -190,7 +190,9 @@ export class ProcessHandle implements ExecProcess {
     if (waitMs > 0 && !this.#log.hasNews(afterSeq)) await this.#log.waitForChange(waitMs);
     const result = this.#log.read(afterSeq, maxBytes);
     // Flow control: what a read returned counts as delivered and acknowledged.
-    if (this.#flowControlled && result.chunks.length > 0) this.#log.ack(result.nextSeq - 1);
+    if (this.#flowControlled && options.acknowledge !== false && result.chunks.length > 0) {
+      this.#log.ack(result.nextSeq - 1);
+    }
     return result;
   }
 

@@ -121,6 +121,8 @@ export const requestMethods = {
       afterSeq: optionalUint(),
       maxBytes: optionalUint(),
       waitMs: optionalUint(),
+      /** [ext] Flow control: false = this read does not acknowledge what it returns. */
+      acknowledge: bool().nullish(),
     }),
   ),
   write: request<WriteResult>()(

@@ -40,6 +40,11 @@ export interface ReadOptions {
   readonly maxBytes?: number | null;
   /** Wait up to this long for something new when nothing is there yet. Default 0. */
   readonly waitMs?: number | null;
+  /**
+   * Flow control: whether this read acknowledges what it returns. Default true. A reader that
+   * fills a gap on behalf of a consumer (not the consumer itself) passes false.
+   */
+  readonly acknowledge?: boolean | null;
 }
 
 export interface ReadResult {

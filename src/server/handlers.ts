@@ -195,6 +195,7 @@ export const handlers: HandlerTable = {
       afterSeq: params.afterSeq ?? null,
       maxBytes: params.maxBytes ?? null,
       waitMs: Math.min(params.waitMs ?? 0, MAX_WAIT_MS),
+      acknowledge: params.acknowledge ?? null,
     });
     const wire: WireReadResult = {
       chunks: result.chunks.map((c) => ({
