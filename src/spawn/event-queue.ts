@@ -4,9 +4,20 @@
  * an actor's other events (exit, close) are queued behind its pending output. The batch is flushed
  * at the end of the turn (setImmediate runs right after the poll phase that delivered the reads), or
  * at once when one actor's pending output reaches its size limit.
+ *
+ * While output streams (at least half a terminal read is pending and the previous flush was under
+ * a millisecond ago) the end-of-turn flush waits one more millisecond so that several reads share a
+ * message: a terminal delivers at most 4 KiB a read, and posting a message per read keeps the
+ * worker away from the terminal long enough to stall its writer. A first read after a quiet spell,
+ * small output (an echoed line) and anything with an exit or a close go out at the end of the
+ * turn, so interactive latency does not pay for it.
  */
 import type { ActorEvent, ActorEventBatch, AddressedEvent } from '../protocol/process-actor.js';
 import type { OutputStream } from '../runtime/types.js';
+
+/** Streaming: hold a batch of at least half a terminal read for this long after the previous flush. */
+const HOLD_MS = 1;
+const HOLD_MIN_BYTES = 2048;
 
 interface PendingOutput {
   parts: Buffer[];
@@ -21,6 +32,10 @@ export class EventQueue {
   #slots: (AddressedEvent | (PendingOutput & { actorId: number }))[] = [];
   #open = new Map<number, PendingOutput>();
   #scheduled: NodeJS.Immediate | null = null;
+  #held: NodeJS.Timeout | null = null;
+  #pendingBytes = 0;
+  #pendingLifecycle = false;
+  #lastFlushAt = 0;
 
   constructor(post: (batch: ActorEventBatch, transfer: ArrayBuffer[]) => void) {
     this.#post = post;
@@ -40,6 +55,7 @@ export class EventQueue {
     else pending.segments.push([stream, size]);
     pending.parts.push(data);
     pending.bytes += size;
+    this.#pendingBytes += size;
     if (pending.bytes >= limit) this.flush();
     else this.#schedule();
   }
@@ -49,6 +65,7 @@ export class EventQueue {
     // Later output of this actor must start a new slot, after this event.
     this.#open.delete(actorId);
     this.#slots.push({ ...event, actorId });
+    this.#pendingLifecycle = true;
     this.#schedule();
   }
 
@@ -57,7 +74,14 @@ export class EventQueue {
       clearImmediate(this.#scheduled);
       this.#scheduled = null;
     }
+    if (this.#held !== null) {
+      clearTimeout(this.#held);
+      this.#held = null;
+    }
     if (this.#slots.length === 0) return;
+    this.#pendingBytes = 0;
+    this.#pendingLifecycle = false;
+    this.#lastFlushAt = performance.now();
     const transfer: ArrayBuffer[] = [];
     const events = this.#slots.map((slot): AddressedEvent => {
       if (!('parts' in slot)) return slot;
@@ -71,8 +95,20 @@ export class EventQueue {
   }
 
   #schedule(): void {
+    if (this.#held !== null && !this.#pendingLifecycle) return;
     this.#scheduled ??= setImmediate(() => {
       this.#scheduled = null;
+      if (
+        this.#pendingBytes >= HOLD_MIN_BYTES &&
+        !this.#pendingLifecycle &&
+        performance.now() - this.#lastFlushAt < HOLD_MS
+      ) {
+        this.#held ??= setTimeout(() => {
+          this.#held = null;
+          this.flush();
+        }, HOLD_MS);
+        return;
+      }
       this.flush();
     });
   }
