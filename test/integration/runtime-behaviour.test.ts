@@ -1,7 +1,4 @@
-import { ExecRuntime } from '../../src/index.js';
+import { inProcessBackend } from '../helpers/backends.js';
 import { describeBackend } from './behaviour-suite.js';
 
-describeBackend('in-process ExecRuntime', async () => {
-  const runtime = await ExecRuntime.create();
-  return { backend: runtime, cleanup: () => runtime.close() };
-});
+describeBackend('in-process ExecRuntime', inProcessBackend);

@@ -1,19 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ExecRuntime, errorCodeOf } from '../../src/index.js';
+import { inProcessBackend } from '../helpers/backends.js';
 import { bwrapAvailable } from '../helpers/bwrap.js';
 import { expectAllDie, startEmbedder } from '../helpers/embedder.js';
 import { describeSandbox } from './sandbox-suite.js';
 
 const enabled = bwrapAvailable();
 
-describeSandbox(
-  'in-process ExecRuntime',
-  async () => {
-    const runtime = await ExecRuntime.create();
-    return { backend: runtime, cleanup: () => runtime.close() };
-  },
-  enabled,
-);
+describeSandbox('in-process ExecRuntime', inProcessBackend, enabled);
 
 describe.skipIf(!enabled)('sandbox: host', () => {
   it('require with bwrap hidden from PATH gives the clear error', async () => {

@@ -1,0 +1,25 @@
+import { ExecRuntime } from '../../src/index.js';
+import { ExecServerClient } from '../../src/client/index.js';
+import { startServer } from '../../src/server/index.js';
+import type { BackendUnderTest } from '../integration/behaviour-suite.js';
+
+/** An in-process runtime, closed by `cleanup`. */
+export async function inProcessBackend(): Promise<BackendUnderTest> {
+  const runtime = await ExecRuntime.create();
+  return { backend: runtime, cleanup: () => runtime.close() };
+}
+
+/** An ExecServerClient connected to an in-process server on 127.0.0.1:0, all closed by `cleanup`. */
+export async function wireBackend(clientName: string): Promise<BackendUnderTest> {
+  const runtime = await ExecRuntime.create();
+  const server = await startServer({ runtime });
+  const client = await ExecServerClient.connect(server.url, { clientName });
+  return {
+    backend: client,
+    cleanup: async () => {
+      await client.close();
+      await server.close();
+      await runtime.close();
+    },
+  };
+}
