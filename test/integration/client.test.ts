@@ -139,7 +139,8 @@ describe('ExecServerClient', () => {
     const text = textOf(events, 'stdout');
     expect(text.length).toBe(size);
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
-    expect(logs.some((line) => line.includes('pausing output notifications'))).toBe(true);
+    // Whether the socket ever backs up here depends on timing; wire-backpressure.test.ts makes a
+    // client stop reading and asserts the pause itself.
   });
 
   it('replays from seq 1 for every subscriber of a handle', async () => {
