@@ -415,10 +415,9 @@ describe('wire: processes', () => {
     await client.handshake();
     await client.result('process/start', startParams('quiet', ['sleep', '60']));
     const longPoll = client.request('process/read', { processId: 'quiet', afterSeq: null, waitMs: 60_000 });
-    const began = Date.now();
     const start = await client.call('process/start', startParams('quick', ['true']));
     expect(start.result).toEqual({ processId: 'quick', sandboxType: 'none' });
-    expect(Date.now() - began).toBeLessThan(5_000);
+    // The start was answered while the long poll is still pending: it did not wait behind it.
     expect(client.messages.some((m) => m.id === longPoll)).toBe(false);
     await client.result('process/terminate', { processId: 'quiet' });
     expect((await client.response(longPoll)).result.exited).toBe(true);
