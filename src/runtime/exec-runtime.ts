@@ -157,6 +157,14 @@ export class ExecRuntime implements ExecBackend, FileSystemBackend {
     return this.#supervisor.destroy();
   }
 
+  /**
+   * @internal Resolves once every worker thread of the pool has loaded (after a worker died, once
+   * its replacement is up), so work started next can spread over all of them.
+   */
+  workersReady(): Promise<void> {
+    return this.#supervisor.ready();
+  }
+
   /** @internal Fault injection for tests: terminates the worker thread that owns `process`. */
   terminateWorkerOf(process: ExecProcess): Promise<void> {
     return this.#supervisor.terminateWorkerOf(process);

@@ -135,6 +135,8 @@ describe('faults: a worker thread dies mid-stream', () => {
     let victimsTotal = 0;
     let survivorBytes = 0;
     for (let round = 0; round < ROUNDS; round++) {
+      // The worker that died in the previous round has been replaced before this round starts.
+      await runtime.workersReady();
       // Started one after another (the pool spreads them over both threads), then all stream at once.
       const started: { halfway: Promise<Streaming> }[] = [];
       for (let index = 0; index < PER_ROUND; index++) {
@@ -171,6 +173,7 @@ describe('faults: a worker thread dies mid-stream', () => {
       }
     }
     // The pool replaced every dead worker: a fresh batch spreads over two live threads, intact.
+    await runtime.workersReady();
     const started: { halfway: Promise<Streaming> }[] = [];
     for (let index = 0; index < PER_ROUND; index++) started.push(await startHalfway(runtime, 900 + index));
     const fresh = await Promise.all(started.map((stream) => stream.halfway));
