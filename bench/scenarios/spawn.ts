@@ -3,7 +3,7 @@
  * (sequential start→closed on an idle runtime, p50/p99 over every sample of every round).
  */
 import type { ExecBackend } from '../../src/index.js';
-import { startOptions } from '../lib/backend.js';
+import { startOptions, type BackendFactory } from '../lib/backend.js';
 import { now, runPool, withTimeout } from '../lib/clock.js';
 import { rawSpawnPipe } from '../lib/raw.js';
 import {
@@ -13,6 +13,7 @@ import {
   type MetricRow,
   type Scenario,
   type ScenarioContext,
+  type Target,
 } from '../lib/scenario.js';
 import { quantile } from '../lib/stats.js';
 
@@ -36,38 +37,50 @@ export async function startsPerSecond(total: number, concurrency: number, one: (
   return { startsPerSec: (total * 1000) / (now() - started) };
 }
 
+/** Starts/s at each concurrency level, raw against `factory`'s backend, one row per level. */
+export async function spawnThroughputRows(
+  context: ScenarioContext,
+  factory: BackendFactory,
+  labels: { readonly round: string; readonly scenario: string; readonly target64: Target },
+): Promise<MetricRow[]> {
+  const instance = await factory.create();
+  const rows: MetricRow[] = [];
+  try {
+    for (const concurrency of CONCURRENCY_LEVELS) {
+      const total = totalFor(concurrency, context.config.quick);
+      const result = await alternate(
+        context,
+        `${labels.round} c=${concurrency} (${total} starts)`,
+        () => startsPerSecond(total, concurrency, rawTrue),
+        () => startsPerSecond(total, concurrency, () => runtimeTrue(instance.backend)),
+      );
+      rows.push(
+        row({
+          scenario: labels.scenario,
+          metric: `concurrency ${concurrency}`,
+          unit: 'starts/s',
+          baseline: result.baselineMedian.startsPerSec ?? null,
+          execvisor: result.execvisorMedian.startsPerSec ?? null,
+          target: concurrency === 64 ? labels.target64 : null,
+          rounds: roundsOf(result, 'startsPerSec'),
+        }),
+      );
+    }
+  } finally {
+    await instance.dispose();
+  }
+  return rows;
+}
+
 export const spawnThroughput: Scenario = {
   name: 'spawn-throughput',
   title: 'spawn throughput (/bin/true start→closed)',
-  async run(context: ScenarioContext): Promise<MetricRow[]> {
-    const instance = await context.backend.create();
-    const rows: MetricRow[] = [];
-    try {
-      for (const concurrency of CONCURRENCY_LEVELS) {
-        const total = totalFor(concurrency, context.config.quick);
-        const result = await alternate(
-          context,
-          `spawn c=${concurrency} (${total} starts)`,
-          () => startsPerSecond(total, concurrency, rawTrue),
-          () => startsPerSecond(total, concurrency, () => runtimeTrue(instance.backend)),
-        );
-        rows.push(
-          row({
-            scenario: 'spawn throughput',
-            metric: `concurrency ${concurrency}`,
-            unit: 'starts/s',
-            baseline: result.baselineMedian.startsPerSec ?? null,
-            execvisor: result.execvisorMedian.startsPerSec ?? null,
-            target: concurrency === 64 ? { kind: 'ratio-min', value: 1.0, label: '≥ 1.0× raw' } : null,
-            rounds: roundsOf(result, 'startsPerSec'),
-          }),
-        );
-      }
-    } finally {
-      await instance.dispose();
-    }
-    return rows;
-  },
+  run: (context: ScenarioContext) =>
+    spawnThroughputRows(context, context.backend, {
+      round: 'spawn',
+      scenario: 'spawn throughput',
+      target64: { kind: 'ratio-min', value: 1.0, label: '≥ 1.0× raw' },
+    }),
 };
 
 export function totalFor(concurrency: number, quick: boolean): number {

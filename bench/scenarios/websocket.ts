@@ -16,7 +16,7 @@ import {
 import { quantile } from '../lib/stats.js';
 import { lostNote, rawStreams, runtimeStreams } from './output.js';
 import { rawEcho, runtimeEcho } from './pty.js';
-import { CONCURRENCY_LEVELS, rawTrue, runtimeTrue, startsPerSecond, totalFor } from './spawn.js';
+import { spawnThroughputRows } from './spawn.js';
 
 const MiB = 1 << 20;
 /** Below the default 1 MiB retention, so nothing unacknowledged is ever at risk. */
@@ -25,35 +25,12 @@ const FLOW_CONTROL = { highWaterBytes: 1 * MiB, lowWaterBytes: 0.25 * MiB };
 export const wsSpawnThroughput: Scenario = {
   name: 'ws-spawn-throughput',
   title: 'spawn throughput over WebSocket (/bin/true start→closed through ExecServerClient)',
-  async run(context: ScenarioContext): Promise<MetricRow[]> {
-    const instance = await webSocketBackend.create();
-    const rows: MetricRow[] = [];
-    try {
-      for (const concurrency of CONCURRENCY_LEVELS) {
-        const total = totalFor(concurrency, context.config.quick);
-        const result = await alternate(
-          context,
-          `ws spawn c=${concurrency} (${total} starts)`,
-          () => startsPerSecond(total, concurrency, rawTrue),
-          () => startsPerSecond(total, concurrency, () => runtimeTrue(instance.backend)),
-        );
-        rows.push(
-          row({
-            scenario: 'spawn throughput (WebSocket)',
-            metric: `concurrency ${concurrency}`,
-            unit: 'starts/s',
-            baseline: result.baselineMedian.startsPerSec ?? null,
-            execvisor: result.execvisorMedian.startsPerSec ?? null,
-            target: concurrency === 64 ? { kind: 'abs-min', value: 500, label: '≥ 500 starts/s' } : null,
-            rounds: roundsOf(result, 'startsPerSec'),
-          }),
-        );
-      }
-    } finally {
-      await instance.dispose();
-    }
-    return rows;
-  },
+  run: (context: ScenarioContext) =>
+    spawnThroughputRows(context, webSocketBackend, {
+      round: 'ws spawn',
+      scenario: 'spawn throughput (WebSocket)',
+      target64: { kind: 'abs-min', value: 500, label: '≥ 500 starts/s' },
+    }),
 };
 
 export const wsOutputThroughput: Scenario = {
