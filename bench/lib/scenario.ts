@@ -1,6 +1,6 @@
 /** The scenario contract, result rows, targets and the alternating round runner. */
 import type { BackendFactory } from './backend.js';
-import { median, medianByKey } from './stats.js';
+import { median, medianByKey, quantile } from './stats.js';
 
 export interface BenchConfig {
   readonly quick: boolean;
@@ -82,6 +82,38 @@ export function row(input: {
     ...(input.note === undefined ? {} : { note: input.note }),
     ...(input.rounds === undefined ? {} : { rounds: input.rounds }),
   };
+}
+
+/** The median and p99 rows of a latency scenario, from every sample of every measured round. */
+export function latencyRows(input: {
+  scenario: string;
+  metrics: readonly [median: string, p99: string];
+  baseline: readonly number[];
+  execvisor: readonly number[];
+  target: Target;
+  rounds: { baseline: readonly number[]; execvisor: readonly number[] };
+}): MetricRow[] {
+  const note = `${input.baseline.length} samples per side`;
+  return [
+    row({
+      scenario: input.scenario,
+      metric: input.metrics[0],
+      unit: 'ms',
+      baseline: quantile(input.baseline, 0.5),
+      execvisor: quantile(input.execvisor, 0.5),
+      target: input.target,
+      note,
+      rounds: input.rounds,
+    }),
+    row({
+      scenario: input.scenario,
+      metric: input.metrics[1],
+      unit: 'ms',
+      baseline: quantile(input.baseline, 0.99),
+      execvisor: quantile(input.execvisor, 0.99),
+      note,
+    }),
+  ];
 }
 
 export function skipped(scenario: string, metric: string, reason: string, target?: Target): MetricRow {

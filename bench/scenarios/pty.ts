@@ -9,6 +9,7 @@ import { now, sleep, withTimeout } from '../lib/clock.js';
 import { rawSpawnPty } from '../lib/raw.js';
 import {
   alternate,
+  latencyRows,
   roundsOf,
   row,
   type MetricRow,
@@ -187,27 +188,14 @@ export const ptyEcho: Scenario = {
       );
       const baseline = samples.baseline.slice(perRound);
       const execvisor = samples.execvisor.slice(perRound);
-      const note = `${baseline.length} samples per side`;
-      return [
-        row({
-          scenario: 'pty round trip',
-          metric: 'median',
-          unit: 'ms',
-          baseline: quantile(baseline, 0.5),
-          execvisor: quantile(execvisor, 0.5),
-          target: { kind: 'delta-max', value: 0.5, label: '≤ raw + 0.5 ms' },
-          note,
-          rounds: roundsOf(result, 'p50'),
-        }),
-        row({
-          scenario: 'pty round trip',
-          metric: 'p99',
-          unit: 'ms',
-          baseline: quantile(baseline, 0.99),
-          execvisor: quantile(execvisor, 0.99),
-          note,
-        }),
-      ];
+      return latencyRows({
+        scenario: 'pty round trip',
+        metrics: ['median', 'p99'],
+        baseline,
+        execvisor,
+        target: { kind: 'delta-max', value: 0.5, label: '≤ raw + 0.5 ms' },
+        rounds: roundsOf(result, 'p50'),
+      });
     } finally {
       await instance.dispose();
     }

@@ -8,6 +8,7 @@ import { now, runPool, withTimeout } from '../lib/clock.js';
 import { rawSpawnPipe } from '../lib/raw.js';
 import {
   alternate,
+  latencyRows,
   roundsOf,
   row,
   type MetricRow,
@@ -113,27 +114,14 @@ export const spawnLatency: Scenario = {
       );
       const baseline = samples.baseline.slice(perRound);
       const execvisor = samples.execvisor.slice(perRound);
-      const note = `${baseline.length} samples per side`;
-      return [
-        row({
-          scenario: 'spawn latency',
-          metric: 'p50',
-          unit: 'ms',
-          baseline: quantile(baseline, 0.5),
-          execvisor: quantile(execvisor, 0.5),
-          target: { kind: 'ratio-max', value: 1.3, label: '≤ 1.3× raw' },
-          note,
-          rounds: roundsOf(result, 'p50'),
-        }),
-        row({
-          scenario: 'spawn latency',
-          metric: 'p99',
-          unit: 'ms',
-          baseline: quantile(baseline, 0.99),
-          execvisor: quantile(execvisor, 0.99),
-          note,
-        }),
-      ];
+      return latencyRows({
+        scenario: 'spawn latency',
+        metrics: ['p50', 'p99'],
+        baseline,
+        execvisor,
+        target: { kind: 'ratio-max', value: 1.3, label: '≤ 1.3× raw' },
+        rounds: roundsOf(result, 'p50'),
+      });
     } finally {
       await instance.dispose();
     }

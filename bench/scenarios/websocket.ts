@@ -7,13 +7,13 @@
 import { webSocketBackend } from '../lib/backend.js';
 import {
   alternate,
+  latencyRows,
   roundsOf,
   row,
   type MetricRow,
   type Scenario,
   type ScenarioContext,
 } from '../lib/scenario.js';
-import { quantile } from '../lib/stats.js';
 import { lostNote, rawStreams, runtimeStreams } from './output.js';
 import { rawEcho, runtimeEcho } from './pty.js';
 import { spawnThroughputRows } from './spawn.js';
@@ -98,27 +98,14 @@ export const wsPtyEcho: Scenario = {
       // The warm-up round also landed in the sample arrays; drop it.
       const baseline = samples.baseline.slice(perRound);
       const execvisor = samples.execvisor.slice(perRound);
-      const note = `${baseline.length} samples per side`;
-      return [
-        row({
-          scenario: 'pty round trip (WebSocket)',
-          metric: 'median',
-          unit: 'ms',
-          baseline: quantile(baseline, 0.5),
-          execvisor: quantile(execvisor, 0.5),
-          target: { kind: 'abs-max', value: 2, label: '≤ 2 ms' },
-          note,
-          rounds: roundsOf(result, 'p50'),
-        }),
-        row({
-          scenario: 'pty round trip (WebSocket)',
-          metric: 'p99',
-          unit: 'ms',
-          baseline: quantile(baseline, 0.99),
-          execvisor: quantile(execvisor, 0.99),
-          note,
-        }),
-      ];
+      return latencyRows({
+        scenario: 'pty round trip (WebSocket)',
+        metrics: ['median', 'p99'],
+        baseline,
+        execvisor,
+        target: { kind: 'abs-max', value: 2, label: '≤ 2 ms' },
+        rounds: roundsOf(result, 'p50'),
+      });
     } finally {
       await instance.dispose();
     }
