@@ -1,9 +1,9 @@
 // The public API of execvisor: an explicit list of exports.
 export { ExecRuntime, ExecSession } from './runtime/exec-runtime.js';
-export type { ExecRuntimeOptions, ResolvedRuntimeOptions } from './runtime/options.js';
-export { RUNTIME_DEFAULTS } from './runtime/options.js';
-export type { Logger } from './runtime/logger.js';
-export { silentLogger, stderrLogger } from './runtime/logger.js';
+export type { ExecRuntimeOptions, ResolvedRuntimeOptions } from './core/options.js';
+export { RUNTIME_DEFAULTS } from './core/options.js';
+export type { Logger } from './core/logger.js';
+export { silentLogger, stderrLogger } from './core/logger.js';
 export type { RuntimeStats } from './supervisor/supervisor.js';
 export type {
   ClosedEvent,
@@ -25,7 +25,7 @@ export type {
   TerminateOptions,
   WriteOptions,
   WriteStatus,
-} from './runtime/types.js';
+} from './core/types.js';
 export {
   ClosedError,
   DuplicateProcessError,

@@ -1,7 +1,8 @@
 // Piscina task entry: one call per process, pending until the process closes.
 import { parentPort, threadId } from 'node:worker_threads';
-import { ActorHost, runProcessActor } from '../src/spawn/process-actor.js';
-import { ACTOR_WORKER_READY, type ActorTask, type ActorWorkerReady } from '../src/protocol/process-actor.js';
+import { ActorHost } from '../src/actor/host.js';
+import { ACTOR_WORKER_READY, type ActorTask, type ActorWorkerReady } from '../src/actor/messages.js';
+import { runProcessActor } from '../src/actor/run-process.js';
 
 const host = new ActorHost();
 

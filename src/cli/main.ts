@@ -2,7 +2,7 @@
 /** The `execvisor` command line: serve, run, load. */
 import { Command, InvalidArgumentError as CommanderArgumentError, Option } from 'commander';
 import { ExecRuntime } from '../runtime/exec-runtime.js';
-import { stderrLogger } from '../runtime/logger.js';
+import { stderrLogger } from '../core/logger.js';
 import { sandboxConfigFromFlags } from '../sandbox/index.js';
 import { runCommand } from './run.js';
 import { registerLoadCommand } from './load.js';

@@ -3,7 +3,7 @@
  * --remote), streams its output to this terminal (stdout and stderr kept apart), forwards stdin,
  * signals and (with --tty) the window size, and exits with the command's exit code.
  */
-import type { ExecBackend, ExecProcess, StartOptions } from '../runtime/types.js';
+import type { ExecBackend, ExecProcess, StartOptions } from '../core/types.js';
 
 export interface RunCommandOptions {
   readonly argv: readonly string[];

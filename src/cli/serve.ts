@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError as CommanderArgumentError, Option } from 'commander';
 import { isExecError } from '../errors.js';
 import { ExecRuntime } from '../runtime/exec-runtime.js';
-import { stderrLogger } from '../runtime/logger.js';
+import { stderrLogger } from '../core/logger.js';
 import { DEFAULT_LISTEN_URL } from '../server/listen-url.js';
 import { resolveServerOptions, SERVER_DEFAULTS, type ServerOptions } from '../server/server-options.js';
 import { startServer } from '../server/server.js';

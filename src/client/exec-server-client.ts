@@ -17,7 +17,7 @@ import type {
   RemoveParams,
   WriteFileParams,
 } from '../fs/types.js';
-import type { ExecBackend, ExecProcess, ProcessInfo, StartOptions } from '../runtime/types.js';
+import type { ExecBackend, ExecProcess, ProcessInfo, StartOptions } from '../core/types.js';
 import { clientNotifications, requestMethods, serverNotifications } from '../rpc/methods.js';
 import type { ServerCapabilities } from '../rpc/wire-types.js';
 import { DEFAULT_CLIENT_RETAINED_BYTES, RemoteProcess } from './remote-process.js';

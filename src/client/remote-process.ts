@@ -32,7 +32,7 @@ import type {
   TerminateOptions,
   WriteOptions,
   WriteStatus,
-} from '../runtime/types.js';
+} from '../core/types.js';
 import { requestMethods, type NotificationParams } from '../rpc/methods.js';
 import type { WireReadResult } from '../rpc/wire-types.js';
 import type { RpcPeer } from './rpc-peer.js';

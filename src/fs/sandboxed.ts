@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { FsIoError, InternalError, errorFromPlain } from '../errors.js';
-import { workerPath } from '../runtime/worker-path.js';
+import { workerPath } from '../core/worker-path.js';
 import {
   nodeHostView,
   parseSandboxLaunchConfig,

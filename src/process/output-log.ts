@@ -11,7 +11,7 @@ import type {
   OutputStream,
   ProcessEvent,
   ReadResult,
-} from '../runtime/types.js';
+} from '../core/types.js';
 
 export interface OutputLogOptions {
   /** Retained output bound in bytes. */

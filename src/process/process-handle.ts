@@ -4,7 +4,7 @@
  */
 import type { Observable } from 'rxjs';
 import { NotATtyError, UnknownProcessError } from '../errors.js';
-import type { ActorEvent, ProcessControl } from '../protocol/process-actor.js';
+import type { ActorEvent, ProcessControl } from '../actor/messages.js';
 import type {
   ExecProcess,
   ProcessEvent,
@@ -17,7 +17,7 @@ import type {
   TerminateOptions,
   WriteOptions,
   WriteStatus,
-} from '../runtime/types.js';
+} from '../core/types.js';
 import { toNodeSignal } from '../spawn/signals.js';
 import { OutputLog } from './output-log.js';
 

@@ -2,7 +2,7 @@
  * Result and notification shapes as they travel (camelCase JSON, bytes as base64 strings).
  * Params are declared as zod schemas in `methods.ts`; these are the server's answers.
  */
-import type { OutputStream, ProcessInfo, SandboxType, WriteStatus } from '../runtime/types.js';
+import type { OutputStream, ProcessInfo, SandboxType, WriteStatus } from '../core/types.js';
 
 export interface InitializeResult {
   /** [ext] The session this connection is attached to; pass it as `resumeSessionId` to resume. */

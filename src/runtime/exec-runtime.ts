@@ -19,9 +19,9 @@ import type {
   WriteFileParams,
 } from '../fs/types.js';
 import { Supervisor, type RuntimeStats, type Session } from '../supervisor/supervisor.js';
-import { resolveRuntimeOptions, type ExecRuntimeOptions, type ResolvedRuntimeOptions } from './options.js';
-import type { ExecBackend, ExecProcess, ProcessInfo, StartOptions } from './types.js';
-import { workerPath } from './worker-path.js';
+import { resolveRuntimeOptions, type ExecRuntimeOptions, type ResolvedRuntimeOptions } from '../core/options.js';
+import type { ExecBackend, ExecProcess, ProcessInfo, StartOptions } from '../core/types.js';
+import { workerPath } from '../core/worker-path.js';
 
 /** A separate processId namespace on a runtime, closed (its processes terminated) with `close()`. */
 export class ExecSession implements ExecBackend {

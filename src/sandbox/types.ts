@@ -2,7 +2,7 @@
  * The seam between the process actor and the sandbox: `transformLaunch()` turns a launch request and
  * a SandboxLaunchConfig into what is actually spawned. It is pure apart from the injected `HostView`.
  */
-import type { SandboxType } from '../runtime/types.js';
+import type { SandboxType } from '../core/types.js';
 
 export interface LaunchRequest {
   /** argv[0] is already resolved to an absolute program path. */

@@ -4,7 +4,7 @@
  * of bytes is reached or on the next turn of the event loop, so a stream of small chunks does not
  * cost one control message to the process's worker per chunk.
  */
-import type { ExecProcess } from '../runtime/types.js';
+import type { ExecProcess } from '../core/types.js';
 
 /** Acknowledge at once when this many bytes are waiting; otherwise on the next setImmediate. */
 const ACK_BATCH_BYTES = 256 * 1024;

@@ -6,7 +6,7 @@
 import type { WebSocket, RawData } from 'ws';
 import { ErrorCodes, ProtocolError, errorCodeOf, isExecError } from '../errors.js';
 import type { FileSystemBackend } from '../fs/types.js';
-import type { ExecProcess } from '../runtime/types.js';
+import type { ExecProcess } from '../core/types.js';
 import {
   RpcCodes,
   UNPARSEABLE_ID,

@@ -17,7 +17,7 @@ import {
 } from '../errors.js';
 import { MAX_BASE64_BYTES, toBase64 } from '../fs/protocol.js';
 import type { FileSystemBackend } from '../fs/types.js';
-import type { ExecProcess, SignalName, WriteStatus } from '../runtime/types.js';
+import type { ExecProcess, SignalName, WriteStatus } from '../core/types.js';
 import { MethodNotFoundError } from '../rpc/error-map.js';
 import {
   methodNames,

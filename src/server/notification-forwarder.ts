@@ -14,7 +14,7 @@
  * client only (`process/ack`, `process/read`).
  */
 import { Subscription } from 'rxjs';
-import type { ExecProcess, ProcessEvent } from '../runtime/types.js';
+import type { ExecProcess, ProcessEvent } from '../core/types.js';
 import { encodeNotification } from '../rpc/envelope.js';
 import { serverNotifications } from '../rpc/methods.js';
 import { AckBatcher } from './ack-batcher.js';

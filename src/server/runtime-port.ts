@@ -3,7 +3,7 @@
  * this shape, not on the class, so tests can hand it a fake and the runtime stays free to grow.
  */
 import type { FileSystemBackend } from '../fs/types.js';
-import type { ExecProcess, ProcessInfo, StartOptions } from '../runtime/types.js';
+import type { ExecProcess, ProcessInfo, StartOptions } from '../core/types.js';
 
 /** A processId namespace of its own; `close()` terminates its processes and forgets them. */
 export interface RuntimeSession {
@@ -51,5 +51,5 @@ export function fileSystemOf(runtime: ServerRuntime): FileSystemBackend | null {
 }
 
 /** The server logs through the runtime's logger interface. */
-export type { Logger as ServerLogger } from '../runtime/logger.js';
-export { silentLogger } from '../runtime/logger.js';
+export type { Logger as ServerLogger } from '../core/logger.js';
+export { silentLogger } from '../core/logger.js';

@@ -2,7 +2,7 @@
  * Public server options, their defaults and the one resolver that fills and checks them.
  */
 import { InvalidArgumentError } from '../errors.js';
-import type { FlowControl } from '../runtime/types.js';
+import type { FlowControl } from '../core/types.js';
 import { DEFAULT_LISTEN_URL, isLoopback, parseListenUrl, type ListenAddress } from './listen-url.js';
 import { silentLogger, type ServerLogger, type ServerRuntime } from './runtime-port.js';
 

@@ -5,8 +5,8 @@
  */
 import { transformLaunch, nodeHostView, seccompProgramPath } from '../sandbox/index.js';
 import type { HostView, PreparedLaunch } from '../sandbox/types.js';
-import type { ActorLaunch } from '../protocol/process-actor.js';
-import type { SandboxType } from '../runtime/types.js';
+import type { ActorLaunch } from '../actor/messages.js';
+import type { SandboxType } from '../core/types.js';
 import { EmptyArgvError } from '../errors.js';
 import { checkCwd, resolveProgram } from './resolve-program.js';
 import { shimArgv } from './exec-shim.js';

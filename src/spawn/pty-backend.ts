@@ -21,7 +21,7 @@ import { closeSync, constants, openSync, write as fsWrite } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { ReadStream } from 'node:tty';
 import { SpawnError } from '../errors.js';
-import type { TerminalSize } from '../runtime/types.js';
+import type { TerminalSize } from '../core/types.js';
 import { exitCodeOf } from './signals.js';
 import type { SpawnHandlers, SpawnRequest, SpawnedChild } from './types.js';
 

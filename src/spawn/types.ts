@@ -1,4 +1,4 @@
-import type { OutputStream, TerminalSize } from '../runtime/types.js';
+import type { OutputStream, TerminalSize } from '../core/types.js';
 
 /** What a spawn backend is asked to start. */
 export interface SpawnRequest {

@@ -12,7 +12,7 @@
  * that instant.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Logger } from '../runtime/logger.js';
+import type { Logger } from '../core/logger.js';
 
 // Perl: present on every Debian and macOS install, starts in a few ms, needs a few MB.
 const REAPER_SCRIPT =

@@ -21,10 +21,10 @@ import {
   type ActorTask,
   type ActorWorkerReady,
   type AddressedEvent,
-} from '../protocol/process-actor.js';
-import type { ResolvedRuntimeOptions } from '../runtime/options.js';
-import type { ExecProcess, ProcessInfo, StartOptions } from '../runtime/types.js';
-import { processActorWorkerPath } from '../runtime/worker-path.js';
+} from '../actor/messages.js';
+import type { ResolvedRuntimeOptions } from '../core/options.js';
+import type { ExecProcess, ProcessInfo, StartOptions } from '../core/types.js';
+import { processActorWorkerPath } from '../core/worker-path.js';
 import { signalGroup } from '../spawn/signals.js';
 import { OrphanReaper } from './orphan-reaper.js';
 import { normalizeStart } from './validate-start.js';

@@ -1,8 +1,8 @@
 /** Validates and normalizes `StartOptions` from an in-process caller. */
 import { isAbsolute } from 'node:path';
 import { EmptyArgvError, InvalidArgumentError } from '../errors.js';
-import type { FlowControl, StartOptions, TerminalSize } from '../runtime/types.js';
-import { integer, show } from '../runtime/options.js';
+import type { FlowControl, StartOptions, TerminalSize } from '../core/types.js';
+import { integer, show } from '../core/options.js';
 
 export interface NormalizedStart {
   readonly processId: string | undefined;

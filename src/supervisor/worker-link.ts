@@ -4,14 +4,14 @@
  */
 import type { MessagePort, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
-import { portEndpoint } from '../protocol/comlink-endpoint.js';
+import { portEndpoint } from '../actor/comlink-endpoint.js';
 import type {
   ActorEventBatch,
   ActorWriteResult,
   ProcessControl,
   WorkerControl,
-} from '../protocol/process-actor.js';
-import type { TerminalSize } from '../runtime/types.js';
+} from '../actor/messages.js';
+import type { TerminalSize } from '../core/types.js';
 
 export class WorkerLink {
   readonly threadId: number;

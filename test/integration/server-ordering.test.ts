@@ -14,7 +14,7 @@ import type {
   ProcessInfo,
   ReadResult,
   StartOptions,
-} from '../../src/runtime/types.js';
+} from '../../src/core/types.js';
 import { startServer, type RuntimeSession, type ServerRuntime } from '../../src/server/index.js';
 
 const encoder = new TextEncoder();

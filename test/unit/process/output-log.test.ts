@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { OutputLog, type OutputLogOptions } from '../../../src/process/output-log.js';
-import type { OutputStream, ProcessEvent } from '../../../src/runtime/types.js';
+import type { OutputStream, ProcessEvent } from '../../../src/core/types.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

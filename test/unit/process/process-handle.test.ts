@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../../src/errors.js';
 import { ProcessHandle, type HandleSettings } from '../../../src/process/process-handle.js';
-import type { ActorEvent, ProcessControl } from '../../../src/protocol/process-actor.js';
+import type { ActorEvent, ProcessControl } from '../../../src/actor/messages.js';
 
 /** A stand-in for the comlink proxy of a ProcessActor: records calls, answers as told. */
 function fakeControl(overrides: Partial<ProcessControl> = {}) {

@@ -12,8 +12,8 @@
  * small output (an echoed line) and anything with an exit or a close go out at the end of the
  * turn, so interactive latency does not pay for it.
  */
-import type { ActorEvent, ActorEventBatch, AddressedEvent } from '../protocol/process-actor.js';
-import type { OutputStream } from '../runtime/types.js';
+import type { ActorEvent, ActorEventBatch, AddressedEvent } from './messages.js';
+import type { OutputStream } from '../core/types.js';
 
 /** Streaming: hold a batch of at least half a terminal read for this long after the previous flush. */
 const HOLD_MS = 1;

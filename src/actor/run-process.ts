@@ -3,71 +3,16 @@
  * process is closed. It prepares the launch (program lookup, sandbox transform), spawns through the
  * chosen backend, sends its output and lifecycle through the worker's event queue, and answers the
  * control calls the worker routes to it.
- *
- * `ActorHost` is the worker's side of its link to the Supervisor: the registry of live actors, the
- * comlink-exposed `WorkerControl` that routes calls to them by id, and the shared event queue.
  */
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import * as Comlink from 'comlink';
-import { portEndpoint } from '../protocol/comlink-endpoint.js';
 import { ExecError, InternalError, type PlainError } from '../errors.js';
-import type {
-  ActorEvent,
-  ActorLaunch,
-  ActorTask,
-  ActorWriteResult,
-  ProcessControl,
-  WorkerControl,
-} from '../protocol/process-actor.js';
-import type { OutputStream, TerminalSize } from '../runtime/types.js';
-import { EventQueue } from './event-queue.js';
-import { prepareSpawn, type PrepareDeps } from './prepare.js';
-import { spawnPipes } from './pipe-backend.js';
-import { spawnPty } from './pty-backend.js';
-import { signalGroup } from './signals.js';
-import type { SpawnHandlers, SpawnedChild } from './types.js';
-
-export class ActorHost {
-  readonly #actors = new Map<number, ProcessControl>();
-  readonly #queue: EventQueue;
-  /** The ports to hand to the Supervisor (transferred once, in the ready message). */
-  readonly supervisorPorts: { readonly controlPort: MessagePort; readonly eventPort: MessagePort };
-
-  constructor() {
-    const control = new MessageChannel();
-    const events = new MessageChannel();
-    this.#queue = new EventQueue((batch, transfer) => events.port1.postMessage(batch, transfer));
-    Comlink.expose(this.#workerControl(), portEndpoint(control.port1));
-    // The host lives as long as the thread; its ports must not keep an idle thread busy.
-    control.port1.unref();
-    events.port1.unref();
-    this.supervisorPorts = { controlPort: control.port2, eventPort: events.port2 };
-  }
-
-  get queue(): EventQueue {
-    return this.#queue;
-  }
-
-  register(actorId: number, control: ProcessControl): void {
-    this.#actors.set(actorId, control);
-  }
-
-  unregister(actorId: number): void {
-    this.#actors.delete(actorId);
-  }
-
-  #workerControl(): WorkerControl {
-    const actor = (actorId: number) => this.#actors.get(actorId);
-    return {
-      write: (actorId, data) => actor(actorId)?.write(data) ?? Promise.resolve('stdinClosed'),
-      closeStdin: (actorId) => actor(actorId)?.closeStdin() ?? Promise.resolve(),
-      resize: (actorId, size) => actor(actorId)?.resize(size) ?? Promise.resolve(),
-      signal: (actorId, signal) => actor(actorId)?.signal(signal) ?? Promise.resolve(false),
-      terminate: (actorId, graceMs) => actor(actorId)?.terminate(graceMs) ?? Promise.resolve(false),
-      acknowledge: (actorId, bytes) => actor(actorId)?.acknowledge(bytes) ?? Promise.resolve(),
-    };
-  }
-}
+import type { ActorEvent, ActorLaunch, ActorTask, ActorWriteResult, ProcessControl } from './messages.js';
+import type { OutputStream, TerminalSize } from '../core/types.js';
+import type { ActorHost } from './host.js';
+import { prepareSpawn, type PrepareDeps } from '../spawn/prepare.js';
+import { spawnPipes } from '../spawn/pipe-backend.js';
+import { spawnPty } from '../spawn/pty-backend.js';
+import { signalGroup } from '../spawn/signals.js';
+import type { SpawnHandlers, SpawnedChild } from '../spawn/types.js';
 
 export async function runProcessActor(task: ActorTask, host: ActorHost, deps?: PrepareDeps): Promise<void> {
   const { actorId, launch } = task;

@@ -10,7 +10,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { PlainError } from '../errors.js';
-import type { FlowControl, OutputStream, SandboxType, TerminalSize } from '../runtime/types.js';
+import type { FlowControl, OutputStream, SandboxType, TerminalSize } from '../core/types.js';
 
 /** Posted on the worker's parent port once the actor module has been evaluated. */
 export const ACTOR_WORKER_READY = 'execvisor:actor-worker-ready';
