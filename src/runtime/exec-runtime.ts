@@ -19,7 +19,11 @@ import type {
   WriteFileParams,
 } from '../fs/types.js';
 import { Supervisor, type RuntimeStats, type Session } from '../supervisor/supervisor.js';
-import { resolveRuntimeOptions, type ExecRuntimeOptions, type ResolvedRuntimeOptions } from '../core/options.js';
+import {
+  resolveRuntimeOptions,
+  type ExecRuntimeOptions,
+  type ResolvedRuntimeOptions,
+} from '../core/options.js';
 import type { ExecBackend, ExecProcess, ProcessInfo, StartOptions } from '../core/types.js';
 import { workerPath } from '../core/worker-path.js';
 

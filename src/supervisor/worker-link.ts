@@ -5,12 +5,7 @@
 import type { MessagePort, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { portEndpoint } from '../actor/comlink-endpoint.js';
-import type {
-  ActorEventBatch,
-  ActorWriteResult,
-  ProcessControl,
-  WorkerControl,
-} from '../actor/messages.js';
+import type { ActorEventBatch, ActorWriteResult, ProcessControl, WorkerControl } from '../actor/messages.js';
 import type { TerminalSize } from '../core/types.js';
 
 export class WorkerLink {

@@ -11,9 +11,7 @@ describe('worker path', () => {
 
   it('keeps the fixed relative path between the built library and the built worker', async () => {
     // The built copy of this module resolves the worker next to itself, not through dist/ again.
-    const built = (await import(
-      new URL('../../../dist/src/core/worker-path.js', import.meta.url).href
-    )) as {
+    const built = (await import(new URL('../../../dist/src/core/worker-path.js', import.meta.url).href)) as {
       processActorWorkerPath(): string;
     };
     expect(built.processActorWorkerPath()).toBe(processActorWorkerPath());
