@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { SpawnError } from '../errors.js';
+import { InternalError, SpawnError } from '../errors.js';
 import { osErrorText } from './resolve-program.js';
 import { exitCodeOf } from './signals.js';
 import type { SpawnHandlers, SpawnRequest, SpawnedChild } from './types.js';
@@ -17,7 +17,10 @@ export function spawnPipes(request: SpawnRequest, handlers: SpawnHandlers): Spaw
   const extraFds: number[] = [];
   let child: ChildProcess;
   try {
-    for (const path of request.extraFds) extraFds.push(openSync(path, 'r'));
+    for (const extra of request.extraFds) {
+      if (extra.kind !== 'file') throw new InternalError('inherited data descriptors are not supported yet');
+      extraFds.push(openSync(extra.path, 'r'));
+    }
     child = spawn(request.file, request.argv.slice(1), {
       argv0: request.argv[0] ?? request.file,
       cwd: request.cwd,

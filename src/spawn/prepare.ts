@@ -10,7 +10,7 @@ import type { SandboxType } from '../core/types.js';
 import { EmptyArgvError } from '../errors.js';
 import { checkCwd, resolveProgram } from './resolve-program.js';
 import { shimArgv } from './exec-shim.js';
-import type { SpawnRequest } from './types.js';
+import type { ExtraFd, SpawnRequest } from './types.js';
 
 export interface PrepareDeps {
   readonly host?: HostView;
@@ -55,7 +55,12 @@ export function prepareSpawn(launch: ActorLaunch, deps?: PrepareDeps): PreparedS
     request =
       launch.tty && extraFds.length > 0
         ? shimRequest(base, wrapper, argv, extraFds)
-        : { ...base, file: wrapper, argv, extraFds };
+        : {
+            ...base,
+            file: wrapper,
+            argv,
+            extraFds: extraFds.map((path): ExtraFd => ({ kind: 'file', path })),
+          };
   }
   return { request, sandboxType: prepared.sandboxType, warnings: prepared.warnings };
 }

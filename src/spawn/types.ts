@@ -1,5 +1,12 @@
 import type { OutputStream, TerminalSize } from '../core/types.js';
 
+/**
+ * One inherited descriptor: a file opened read-only, or bytes the child reads from the descriptor
+ * to its end (a launch spec, a seccomp program) without anything reaching the disk.
+ */
+export type ExtraFd =
+  { readonly kind: 'file'; readonly path: string } | { readonly kind: 'data'; readonly data: Uint8Array };
+
 /** What a spawn backend is asked to start. */
 export interface SpawnRequest {
   /** Absolute path of the program to execute. */
@@ -11,10 +18,10 @@ export interface SpawnRequest {
   readonly pipeStdin: boolean;
   readonly size: TerminalSize;
   /**
-   * Paths opened read-only on the child's descriptors 3, 4, … in order (bwrap reads its seccomp
-   * filter and /dev/null for masking files from inherited descriptors). Usually empty.
+   * The child's descriptors 3, 4, … in order (bwrap reads its seccomp filter and /dev/null for
+   * masking files from inherited descriptors). Usually empty.
    */
-  readonly extraFds: readonly string[];
+  readonly extraFds: readonly ExtraFd[];
 }
 
 export interface SpawnHandlers {
