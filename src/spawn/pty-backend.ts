@@ -49,7 +49,7 @@ interface NativePty {
 
 let nativeModule: { module: NativePty; helperPath: string } | undefined;
 
-function loadNative(): { module: NativePty; helperPath: string } {
+function loadNative(shown: string): { module: NativePty; helperPath: string } {
   if (nativeModule !== undefined) return nativeModule;
   const require = createRequire(import.meta.url);
   const root = dirname(require.resolve('node-pty/package.json'));
@@ -64,9 +64,12 @@ function loadNative(): { module: NativePty; helperPath: string } {
       lastError = error;
     }
   }
-  throw new SpawnError(`node-pty's native module could not be loaded (${String(lastError)})`, {
-    cause: lastError,
-  });
+  throw new SpawnError(
+    `failed to spawn \`${shown}\`: node-pty's native module could not be loaded (${osErrorText(lastError)})`,
+    {
+      cause: lastError,
+    },
+  );
 }
 
 /** Ctrl-D: the terminal's end-of-file character in canonical mode. */
@@ -119,8 +122,8 @@ function ptyExec(request: SpawnRequest, shown: string): PtyExec {
 }
 
 export function spawnPty(request: SpawnRequest, handlers: SpawnHandlers): SpawnedChild {
-  const native = loadNative();
   const shown = request.command ?? request.argv[0] ?? request.file;
+  const native = loadNative(shown);
   const exec = ptyExec(request, shown);
   const releaseFiles = () => {
     for (const file of exec.files) file.close();
