@@ -479,6 +479,46 @@ describe('linux bwrap argv', () => {
     ]);
   });
 
+  it('a masked path inside a writable root: every directory on the way is pinned before the mask', () => {
+    const prepared = launch(
+      split([
+        root('read'),
+        cwdEntry('write'),
+        pathEntry('/home/dev/proj/conf/secret', 'none'),
+        pathEntry('/home/dev/proj/conf/keys', 'none'),
+      ]),
+      {
+        tree: {
+          ...PROJ_TREE,
+          '/home/dev/proj/conf/secret': 'TOPSECRET',
+          '/home/dev/proj/conf/keys/': 'dir',
+        },
+      },
+    );
+    expect(prepared.argv).toEqual([
+      BW,
+      ...HEAD,
+      ...['--ro-bind', '/', '/', '--dev', '/dev'],
+      ...['--bind', '/home/dev/proj', '/home/dev/proj'],
+      ...['--ro-bind', '/home/dev/proj/.git', '/home/dev/proj/.git'],
+      ...['--tmpfs', '/home/dev/proj/.codex', '--remount-ro', '/home/dev/proj/.codex'],
+      // `conf` becomes a mount point: `mv conf elsewhere` fails with EBUSY, its files stay writable.
+      ...['--bind', '/home/dev/proj/conf', '/home/dev/proj/conf'],
+      ...['--ro-bind', '/home/dev/proj/conf/secret', '/home/dev/proj/conf/secret'],
+      ...['--ro-bind', '/home/dev/proj/conf/keys', '/home/dev/proj/conf/keys'],
+      ...['--perms', '000', '--ro-bind-data', '4', '/home/dev/proj/conf/secret'],
+      ...[
+        '--perms',
+        '000',
+        '--tmpfs',
+        '/home/dev/proj/conf/keys',
+        '--remount-ro',
+        '/home/dev/proj/conf/keys',
+      ],
+      ...TAIL_NET_OFF,
+    ]);
+  });
+
   it('nested writable roots: the outer bind comes first', () => {
     const prepared = launch(
       split([root('read'), pathEntry('/data/x/y', 'write'), pathEntry('/data/x', 'write')]),
