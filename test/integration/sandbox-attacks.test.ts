@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExecRuntime, type ExecProcess, type StartOptions } from '../../src/index.js';
@@ -134,6 +134,38 @@ describe.skipIf(!enabled)('sandbox attacks', () => {
         expect(result.exitCode, label).toBe(0);
         expect(JSON.parse(result.text), label).toEqual({ env, argv0: 'custom-zero' });
       }
+    }
+  });
+
+  it('no env value appears on any command line (/proc/*/cmdline), pipes or terminal, sandboxed or not', async () => {
+    const secret = `s3cr3t-${Math.random().toString(36).slice(2)}`;
+    const started: ExecProcess[] = [];
+    try {
+      for (const sandbox of [null, workspaceWrite]) {
+        for (const tty of [false, true]) {
+          const process = await runtime.start({
+            argv: ['sh', '-c', 'echo "up:${#TOKEN}"; exec sleep 1000'],
+            arg0: 'holder',
+            cwd: workspace,
+            env: { ...PATH_ENV, TOKEN: secret },
+            tty,
+            sandbox,
+          });
+          started.push(process);
+          await waitForOutput(process, `up:${secret.length}`);
+        }
+      }
+      const leaks: string[] = [];
+      for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+        try {
+          if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(secret)) leaks.push(pid);
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+      expect(leaks).toEqual([]);
+    } finally {
+      await Promise.all(started.map(async (process) => process.terminate().then(() => process.closed)));
     }
   });
 
@@ -267,6 +299,43 @@ describe.skipIf(!enabled)('sandbox attacks', () => {
     writeFileSync(join(workspace, 'visible.txt'), 'visible');
     const { data } = await runtime.readFile({ path: join(workspace, 'visible.txt'), sandbox: restricted });
     expect(Buffer.from(data).toString()).toBe('visible');
+  });
+
+  it('fs/* under the policy cannot carry a masked path away either (remove, copy of its ancestor)', async () => {
+    const ws = mkdtempSync('/tmp/execvisor-fsmask-');
+    try {
+      execFileSync('mkdir', ['-p', join(ws, 'conf')]);
+      writeFileSync(join(ws, 'conf', 'secret'), 'TOPSECRET\n');
+      const sandbox = {
+        mode: 'require',
+        sandboxPolicyCwd: ws,
+        fileSystemPolicy: {
+          kind: 'restricted',
+          entries: [
+            { path: { type: 'special', value: { kind: 'root' } }, access: 'read' },
+            { path: { type: 'special', value: { kind: 'current_working_directory' } }, access: 'write' },
+            { path: { type: 'path', path: join(ws, 'conf', 'secret') }, access: 'none' },
+          ],
+        },
+        networkPolicy: 'restricted',
+      };
+      await expect(
+        runtime.remove({ path: join(ws, 'conf'), recursive: true, sandbox }),
+      ).rejects.toMatchObject({
+        code: 'EXEC_ERR_FS_IO',
+      });
+      await runtime
+        .copy({ sourcePath: join(ws, 'conf'), destinationPath: join(ws, 'copy'), recursive: true, sandbox })
+        .catch(() => undefined);
+      await expect(runtime.readFile({ path: join(ws, 'conf', 'secret'), sandbox })).rejects.toMatchObject({
+        code: 'EXEC_ERR_FS_IO',
+      });
+      expect(readFileSync(join(ws, 'conf', 'secret'), 'utf8')).toBe('TOPSECRET\n');
+      const copied = join(ws, 'copy', 'secret');
+      if (existsSync(copied)) expect(readFileSync(copied, 'utf8')).not.toContain('TOPSECRET');
+    } finally {
+      rmSync(ws, { recursive: true, force: true });
+    }
   });
 
   it('restricted read that names /bin, /lib, /lib64 (merged /usr) keeps them usable', async () => {

@@ -100,7 +100,10 @@ export function describeSandbox(
         expect(result.text).toBe('ok\n');
         expect(execFileSync('git', ['-C', repo, 'status', '--porcelain'], { encoding: 'utf8' })).toBe('');
         // Still impossible to create from inside.
-        const codex = await run({ cwd: repo, argv: ['sh', '-c', 'echo x > .codex/config'] });
+        const codex = await run({
+          cwd: repo,
+          argv: ['sh', '-c', 'mkdir -p .codex && echo x > .codex/config'],
+        });
         expect(codex.exitCode).not.toBe(0);
         expect(existsSync(join(repo, '.codex', 'config'))).toBe(false);
       } finally {
