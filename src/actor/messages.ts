@@ -11,6 +11,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { PlainError } from '../errors.js';
 import type { FlowControl, OutputStream, SandboxType, TerminalSize } from '../core/types.js';
+import type { SandboxTools } from '../sandbox/tools.js';
 
 /** Posted on the worker's parent port once the actor module has been evaluated. */
 export const ACTOR_WORKER_READY = 'execvisor:actor-worker-ready';
@@ -43,6 +44,8 @@ export interface ActorLaunch {
   readonly flowControl: FlowControl | null;
   /** Coalescing: flush once a batch holds this many bytes (else at the end of the tick). */
   readonly batchBytes: number;
+  /** The bwrap and launcher the runtime resolved at start (absent: resolved in the worker). */
+  readonly sandboxTools?: SandboxTools;
 }
 
 export type ActorEvent =

@@ -43,7 +43,7 @@ export async function runProcessActor(task: ActorTask, host: ActorHost, deps?: P
   try {
     const prepared = prepareSpawn(launch, deps);
     for (const warning of prepared.warnings) send({ type: 'log', level: 'warn', message: warning });
-    child = (launch.tty ? spawnPty : spawnPipes)(prepared.request, handlers);
+    child = await (launch.tty ? spawnPty : spawnPipes)(prepared.request, handlers);
     flow.attach(child);
     send({ type: 'spawned', pid: child.pid, sandboxType: prepared.sandboxType });
   } catch (error) {

@@ -32,6 +32,10 @@ program
   )
   .option('--writable-root <dir>', 'with --sandbox workspace-write: another writable directory', collect, [])
   .option('--network', 'with --sandbox: allow network access', false)
+  .option(
+    '--bwrap <path>',
+    'the bwrap to sandbox with (default: $EXECVISOR_BWRAP, else /usr/bin/bwrap, /bin/bwrap, /usr/local/bin/bwrap)',
+  )
   .option('--remote <url>', 'run through an exec server at ws://IP:PORT instead of in-process')
   .option('--token-file <file>', 'with --remote: file holding the bearer token')
   .action(async (command: string[], flags: RunFlags) => {
@@ -47,7 +51,10 @@ program
           });
     const backend =
       flags.remote === undefined
-        ? await ExecRuntime.create({ logger: stderrLogger('warn') })
+        ? await ExecRuntime.create({
+            logger: stderrLogger('warn'),
+            ...(flags.bwrap !== undefined ? { bwrapPath: flags.bwrap } : {}),
+          })
         : await ExecServerClient.connect(flags.remote, {
             token: await readToken(flags.tokenFile),
             clientName: 'execvisor-run',
@@ -71,6 +78,7 @@ interface RunFlags {
   sandbox?: 'read-only' | 'workspace-write';
   writableRoot: string[];
   network: boolean;
+  bwrap?: string;
   remote?: string;
   tokenFile?: string;
 }

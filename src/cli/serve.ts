@@ -25,6 +25,7 @@ export interface ServeFlags {
   retainedBytes?: number;
   detachTtlMs?: number;
   workers?: number;
+  bwrap?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -63,6 +64,10 @@ export function registerServeCommand(program: Command): Command {
       integer,
     )
     .option('--workers <n>', 'worker threads hosting processes (default: min(cores, 4))', integer)
+    .option(
+      '--bwrap <path>',
+      'the bwrap to sandbox with (default: $EXECVISOR_BWRAP, else /usr/bin/bwrap, /bin/bwrap, /usr/local/bin/bwrap)',
+    )
     .addOption(
       new Option('--log-level <level>', 'stderr log level')
         .choices(['debug', 'info', 'warn', 'error'])
@@ -109,6 +114,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
       retainedBytesPerProcess: flags.retainedBytes,
       maxProcesses: flags.maxProcesses,
       logger,
+      ...(flags.bwrap !== undefined ? { bwrapPath: flags.bwrap } : {}),
     });
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);

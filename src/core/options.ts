@@ -21,6 +21,12 @@ export interface ExecRuntimeOptions {
   readonly closeTimeoutMs?: number;
   /** Where the runtime logs; default: nowhere. */
   readonly logger?: Logger;
+  /**
+   * The bwrap to sandbox with on Linux (absolute path to an executable file; anything else fails
+   * `create()`). Default: `$EXECVISOR_BWRAP`, else the first of /usr/bin/bwrap, /bin/bwrap,
+   * /usr/local/bin/bwrap. Never looked up on PATH or in anything a request carries.
+   */
+  readonly bwrapPath?: string;
 }
 
 export interface ResolvedRuntimeOptions {
@@ -31,6 +37,8 @@ export interface ResolvedRuntimeOptions {
   readonly batchBytes: number;
   readonly closeTimeoutMs: number;
   readonly logger: Logger;
+  /** As given (undefined: `$EXECVISOR_BWRAP` or the fixed locations, resolved at start). */
+  readonly bwrapPath: string | undefined;
 }
 
 export const RUNTIME_DEFAULTS = Object.freeze({
@@ -72,7 +80,16 @@ export function resolveRuntimeOptions(options: ExecRuntimeOptions = {}): Resolve
       2 ** 31 - 1,
     ),
     logger: options.logger ?? silentLogger,
+    bwrapPath: absolutePath('bwrapPath', options.bwrapPath),
   });
+}
+
+function absolutePath(name: string, value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || !value.startsWith('/')) {
+    throw new InvalidArgumentError(`${name} must be an absolute path, got ${show(value)}`);
+  }
+  return value;
 }
 
 export function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {

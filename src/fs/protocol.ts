@@ -7,6 +7,7 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 import type { PlainError } from '../errors.js';
+import type { SandboxTools } from '../sandbox/tools.js';
 import type { DirectoryEntry, FileMetadata } from './types.js';
 
 export type FsOperation =
@@ -42,6 +43,8 @@ export type FsValue = FsValues[FsOperationName];
 export interface FsTask {
   readonly operation: FsOperation;
   readonly sandbox: unknown;
+  /** The bwrap and launcher the runtime resolved at start (absent: resolved in the worker). */
+  readonly sandboxTools?: SandboxTools;
 }
 
 /**

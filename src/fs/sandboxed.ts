@@ -6,21 +6,26 @@
  *
  * Runs in a pool worker. The reference does the same (`codex-rs/exec-server/src/fs_sandbox.rs`).
  */
-import { spawn } from 'node:child_process';
-import { closeSync, openSync, realpathSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { realpathSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { FsIoError, InternalError, errorFromPlain } from '../errors.js';
 import { workerPath } from '../core/worker-path.js';
 import {
   nodeHostView,
   parseSandboxLaunchConfig,
-  seccompProgramPath,
+  PRIVATE_MOUNT_DIR,
+  SPEC_FD,
   transformLaunch,
   type FileSystemEntry,
   type HostView,
-  type PreparedLaunch,
+  type PrivateMount,
   type SandboxLaunchConfig,
+  type SandboxTools,
 } from '../sandbox/index.js';
+import { openExtraStdio } from '../spawn/extra-fds.js';
+import { encodeLaunchSpec } from '../spawn/launch-spec.js';
+import type { ExtraFd } from '../spawn/types.js';
 import {
   toHelperRequest,
   type FsOperation,
@@ -34,19 +39,98 @@ export interface HelperLaunch {
   readonly file: string;
   readonly args: readonly string[];
   readonly cwd: string;
-  /** Files to open read-only as descriptors 3, 4, … (bwrap's seccomp program, /dev/null). */
-  readonly extraFds: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  /** Descriptors 3, 4, …: the launcher's spec, /dev/null for bwrap. */
+  readonly extraFds: readonly ExtraFd[];
 }
 
 export interface HelperLaunchDeps {
   readonly host?: HostView;
+  /** The bwrap and launcher the runtime resolved at start. */
+  readonly tools?: SandboxTools;
   /** The helper script; default the compiled `workers/fs-helper.js`. */
   readonly helperPath?: string;
   /** The directory sandboxed fs operations run in when the config names no `sandboxPolicyCwd`. */
   readonly defaultCwd?: string;
 }
 
-let defaultHost: HostView | undefined;
+const hosts = new Map<string, HostView>();
+
+function hostFor(tools: SandboxTools | undefined): HostView {
+  const key = JSON.stringify(tools ?? null);
+  let host = hosts.get(key);
+  if (host === undefined) {
+    host = nodeHostView({ tools });
+    hosts.set(key, host);
+  }
+  return host;
+}
+
+/**
+ * How the helper starts inside a Linux sandbox without the policy having to show it anything: Node,
+ * the exact shared libraries it loads and our compiled code are bound read-only under the sandbox's
+ * private directory, and Node is started through the dynamic loader from there. The operation then
+ * sees `/usr`, `/lib`, `/etc`… exactly as a process under the same policy does.
+ */
+export interface HelperFiles {
+  readonly mounts: readonly PrivateMount[];
+  /** argv inside the sandbox; argv[0] is the program. */
+  readonly argv: readonly string[];
+}
+
+/** `LD_TRACE_LOADED_OBJECTS` output → the loader and the libraries, as absolute paths. */
+export function parseLoadedObjects(text: string): { loader: string | null; libraries: string[] } {
+  let loader: string | null = null;
+  const libraries: string[] = [];
+  for (const line of text.split('\n')) {
+    const mapped = /=>\s+(\/\S+)\s+\(0x/.exec(line);
+    if (mapped?.[1] !== undefined) {
+      libraries.push(mapped[1]);
+      continue;
+    }
+    const direct = /^\s*(\/\S+)\s+\(0x/.exec(line);
+    if (direct?.[1] !== undefined) loader = direct[1];
+  }
+  return { loader, libraries };
+}
+
+let helperFilesCache: { helper: string; files: HelperFiles } | undefined;
+
+export function helperFiles(helper: string, node: string = process.execPath): HelperFiles {
+  if (helperFilesCache?.helper === helper) return helperFilesCache.files;
+  const dist = dirname(dirname(helper));
+  const root = dirname(dist);
+  const inside = (name: string) => `${PRIVATE_MOUNT_DIR}/${name}`;
+  const mounts: PrivateMount[] = [
+    { source: realpathSync(node), name: 'node' },
+    { source: realpathSync(dist), name: 'pkg/dist' },
+    // The nearest package.json says the compiled code is ES modules.
+    { source: realpathSync(join(root, 'package.json')), name: 'pkg/package.json' },
+  ];
+  const script = inside(`pkg/dist/${helper.slice(dist.length + 1)}`);
+  // The loader lists what it would load and exits without running Node.
+  const traced = spawnSync(node, [], {
+    env: { LD_TRACE_LOADED_OBJECTS: '1' },
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+  const { loader, libraries } = parseLoadedObjects(typeof traced.stdout === 'string' ? traced.stdout : '');
+  let files: HelperFiles;
+  if (loader === null) {
+    // A static Node needs nothing else.
+    files = { mounts, argv: [inside('node'), script] };
+  } else {
+    for (const path of [loader, ...libraries]) {
+      mounts.push({ source: realpathSync(path), name: `lib/${basename(path)}` });
+    }
+    files = {
+      mounts,
+      argv: [inside(`lib/${basename(loader)}`), '--library-path', inside('lib'), inside('node'), script],
+    };
+  }
+  helperFilesCache = { helper, files };
+  return files;
+}
 
 /**
  * The sandboxed launch of the helper under `sandbox`, or null when the transform applies no sandbox
@@ -55,24 +139,40 @@ let defaultHost: HostView | undefined;
  */
 export function prepareHelperLaunch(sandbox: unknown, deps: HelperLaunchDeps = {}): HelperLaunch | null {
   if (sandbox === undefined || sandbox === null) return null;
-  const host = deps.host ?? (defaultHost ??= nodeHostView());
+  const host = deps.host ?? hostFor(deps.tools);
   const helper = deps.helperPath ?? workerPath('fs-helper.js');
-  const config = parseSandboxLaunchConfig(sandbox);
-  const cwd = config.sandboxPolicyCwd ?? deps.defaultCwd ?? process.cwd();
+  const parsed = parseSandboxLaunchConfig(sandbox);
+  const cwd = parsed.sandboxPolicyCwd ?? deps.defaultCwd ?? process.cwd();
+  const config = { ...parsed, sandboxPolicyCwd: cwd };
+  const linux = host.platform === 'linux';
+  const files = linux ? helperFiles(helper) : null;
   const prepared = transformLaunch(
     {
-      argv: [process.execPath, helper],
+      argv: files?.argv ?? [process.execPath, helper],
       cwd,
       // Minimal and explicit: the helper needs no variables, and never gets the server's.
       env: {},
-      sandbox: withHelperReadAccess({ ...config, sandboxPolicyCwd: cwd }, helperReadRoots(helper)),
+      // On Linux the helper's files come through private mounts; Seatbelt has no such thing, so
+      // there the policy is widened to read them.
+      sandbox: linux ? config : withHelperReadAccess(config, helperReadRoots(helper)),
+      privateMounts: files?.mounts ?? [],
     },
     host,
   );
   if (prepared.sandboxType === 'none') return null;
   const [file, ...args] = prepared.argv;
   if (file === undefined) throw new InternalError('the sandbox transform returned an empty argv');
-  return { file, args, cwd, extraFds: extraDescriptors(prepared) };
+  const extraFds: ExtraFd[] = [];
+  if (prepared.inner !== null) {
+    const { program, argv, env, seccomp } = prepared.inner;
+    extraFds.push({ kind: 'data', data: encodeLaunchSpec({ program, argv, env, seccomp }) });
+  }
+  const inherited = prepared.inheritFds ?? [];
+  const highest = Math.max(SPEC_FD - 1 + extraFds.length, ...inherited.map(({ fd }) => fd));
+  for (let fd = 3 + extraFds.length; fd <= highest; fd++) {
+    extraFds.push({ kind: 'file', path: inherited.find((entry) => entry.fd === fd)?.path ?? '/dev/null' });
+  }
+  return { file, args, cwd, env: prepared.env, extraFds };
 }
 
 /** Node itself and the compiled package (the helper imports `dist/src/fs/…`). */
@@ -90,9 +190,9 @@ function helperReadRoots(helper: string): string[] {
 }
 
 /**
- * Under a policy without full read access the helper could not even load: grant read access to
- * the platform defaults, the Node binary and the package, as the reference grants its helper
- * (`helper_permissions`). Policies that read the whole disk are left exactly as given.
+ * Seatbelt only: under a policy without full read access the helper could not even load, so grant
+ * read access to the platform defaults, the Node binary and the package, as the reference grants
+ * its helper (`helper_permissions`). Policies that read the whole disk are left exactly as given.
  */
 export function withHelperReadAccess(
   config: SandboxLaunchConfig,
@@ -111,17 +211,6 @@ export function withHelperReadAccess(
   return { ...config, fileSystemPolicy: { kind: policy.kind, entries: [...policy.entries, ...extra] } };
 }
 
-/** The files for descriptors 3, 4, … that the wrapped launch reads (gaps filled with /dev/null). */
-function extraDescriptors(prepared: PreparedLaunch): string[] {
-  const byFd = new Map<number, string>();
-  if (prepared.seccomp !== null) byFd.set(prepared.seccomp.fd, seccompProgramPath(prepared.seccomp.program));
-  for (const { fd, path } of prepared.inheritFds ?? []) byFd.set(fd, path);
-  if (byFd.size === 0) return [];
-  const paths: string[] = [];
-  for (let fd = 3; fd <= Math.max(...byFd.keys()); fd++) paths.push(byFd.get(fd) ?? '/dev/null');
-  return paths;
-}
-
 /** How much of the helper's stderr is kept for an error message. */
 const STDERR_LIMIT = 16 * 1024;
 
@@ -135,19 +224,19 @@ export async function runInHelper(launch: HelperLaunch, operation: FsOperation):
 }
 
 function exchange(launch: HelperLaunch, request: string): Promise<HelperResponse> {
-  const fds: number[] = [];
+  const extra = openExtraStdio(launch.extraFds);
   let child;
   try {
-    for (const path of launch.extraFds) fds.push(openSync(path, 'r'));
     child = spawn(launch.file, launch.args, {
       cwd: launch.cwd,
-      env: {},
-      stdio: ['pipe', 'pipe', 'pipe', ...fds],
+      env: { ...launch.env },
+      stdio: ['pipe', 'pipe', 'pipe', ...extra.stdio],
       windowsHide: true,
     });
   } finally {
-    for (const fd of fds) closeSync(fd);
+    extra.close();
   }
+  extra.feed(child);
   // Piped above, so present; `ChildProcess` types them nullable once the stdio array has extra fds.
   const [stdin, out, err] = [child.stdin!, child.stdout!, child.stderr!];
   const stdout: Buffer[] = [];

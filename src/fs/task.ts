@@ -17,7 +17,7 @@ export interface FsTaskResult {
 export async function runFsTask(task: FsTask, deps?: HelperLaunchDeps): Promise<FsTaskResult> {
   let value: FsValue;
   try {
-    const launch = prepareHelperLaunch(task.sandbox, deps);
+    const launch = prepareHelperLaunch(task.sandbox, { tools: task.sandboxTools, ...deps });
     value =
       launch === null ? await runFsOperation(task.operation) : await runInHelper(launch, task.operation);
   } catch (error) {

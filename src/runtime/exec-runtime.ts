@@ -26,6 +26,29 @@ import {
 } from '../core/options.js';
 import type { ExecBackend, ExecProcess, ProcessInfo, StartOptions } from '../core/types.js';
 import { workerPath } from '../core/worker-path.js';
+import { resolveSandboxTools, type BwrapSource, type SandboxTools } from '../sandbox/tools.js';
+
+/** One line at start saying which bwrap sandboxes this runtime's processes, or why none does. */
+function logSandboxTools(
+  options: ResolvedRuntimeOptions,
+  tools: SandboxTools & { readonly bwrapSource?: BwrapSource },
+): void {
+  const { logger } = options;
+  if ('error' in tools.bwrap) {
+    if (process.platform === 'linux') {
+      logger.warn('sandbox: no bwrap; sandboxed starts fail under require and run unsandboxed under auto', {
+        reason: tools.bwrap.error,
+      });
+    }
+  } else {
+    logger.info('sandbox: using bwrap', { bwrap: tools.bwrap.path, source: tools.bwrapSource });
+  }
+  if ('error' in tools.launcher) {
+    logger.warn('sandbox: no launcher; sandboxed starts and terminals with arg0 fail', {
+      reason: tools.launcher.error,
+    });
+  }
+}
 
 /** A separate processId namespace on a runtime, closed (its processes terminated) with `close()`. */
 export class ExecSession implements ExecBackend {
@@ -72,12 +95,15 @@ export class ExecRuntime implements ExecBackend, FileSystemBackend {
 
   private constructor(options: ResolvedRuntimeOptions) {
     this.#options = options;
-    this.#supervisor = new Supervisor(options);
+    // Resolved once, here: every sandboxed start and fs operation of this runtime uses these.
+    const tools = resolveSandboxTools({ explicit: options.bwrapPath, env: process.env.EXECVISOR_BWRAP });
+    logSandboxTools(options, tools);
+    this.#supervisor = new Supervisor(options, tools);
     this.#default = new ExecSession(this.#supervisor, this.#supervisor.openSession('default'));
     // File I/O runs on the pool's worker threads, never on the caller's thread.
     const fsWorker = workerPath('fs-operation.js');
     this.#fs = new FileSystemRunner((task) =>
-      this.#supervisor.runPoolTask<FsTask, FsOutcome>(fsWorker, task),
+      this.#supervisor.runPoolTask<FsTask, FsOutcome>(fsWorker, { ...task, sandboxTools: tools }),
     );
   }
 

@@ -3,9 +3,8 @@
  * own environment. Everything here is synchronous because the transform is a plain function.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, lstatSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { delimiter } from 'node:path';
-import { isWithin, joinPath, normalizeAbsolute } from './policy/paths.js';
+import { lstatSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { resolveSandboxTools, type SandboxTools } from './tools.js';
 import type { HostView } from './types.js';
 
 function stat(path: string): ReturnType<typeof statSync> | undefined {
@@ -16,51 +15,10 @@ function stat(path: string): ReturnType<typeof statSync> | undefined {
   }
 }
 
-function canonicalOrSelf(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    return path;
-  }
-}
-
 export interface NodeHostViewOptions {
-  /** Defaults to `process.env.PATH` (the server's PATH; the child's env.PATH plays no part). */
-  readonly path?: string | undefined;
+  /** The executables the runtime resolved at start; default: resolved here, from the defaults. */
+  readonly tools?: SandboxTools | undefined;
   readonly tmpdir?: string | undefined;
-}
-
-/**
- * `bwrap` on the server's PATH that is not inside `avoidDir` (the launch cwd: a workspace must not
- * be able to supply its own "bwrap"). Relative PATH entries are skipped for the same reason.
- */
-export function findBwrapOnPath(
-  pathVar: string | undefined,
-  avoidDir: string,
-): { path: string } | { error: string } {
-  const avoid = canonicalOrSelf(avoidDir);
-  let skipped: string | null = null;
-  for (const dir of (pathVar ?? '').split(delimiter)) {
-    if (!dir.startsWith('/')) continue;
-    const candidate = joinPath(dir, 'bwrap');
-    if (!stat(candidate)?.isFile()) continue;
-    try {
-      accessSync(candidate, constants.X_OK);
-    } catch {
-      continue;
-    }
-    if (isWithin(normalizeAbsolute(dir), avoidDir) || isWithin(canonicalOrSelf(candidate), avoid)) {
-      skipped = candidate;
-      continue;
-    }
-    return { path: candidate };
-  }
-  return {
-    error:
-      skipped === null
-        ? 'bwrap not found on PATH'
-        : `bwrap not found on PATH outside the working directory (ignored ${skipped})`,
-  };
 }
 
 const procProbe = new Map<string, boolean>();
@@ -87,7 +45,7 @@ export function probeCanMountProc(bwrapPath: string): boolean {
       '--',
       '/bin/true',
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 10_000 },
+    { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 10_000, env: {} },
   );
   const stderr = typeof result.stderr === 'string' ? result.stderr : '';
   const canMount = !(stderr.includes("Can't mount proc") && stderr.includes('/newroot/proc'));
@@ -95,8 +53,10 @@ export function probeCanMountProc(bwrapPath: string): boolean {
   return canMount;
 }
 
+let defaultTools: SandboxTools | undefined;
+
 export function nodeHostView(options: NodeHostViewOptions = {}): HostView {
-  const pathVar = 'path' in options ? options.path : process.env.PATH;
+  const tools = options.tools ?? (defaultTools ??= resolveSandboxTools({ env: process.env.EXECVISOR_BWRAP }));
   const tmpdir = 'tmpdir' in options ? options.tmpdir : process.env.TMPDIR;
   return {
     platform: process.platform,
@@ -120,7 +80,8 @@ export function nodeHostView(options: NodeHostViewOptions = {}): HostView {
         return undefined;
       }
     },
-    findBwrap: (avoidDir) => findBwrapOnPath(pathVar, avoidDir),
+    bwrap: tools.bwrap,
+    launcher: tools.launcher,
     canMountProc: probeCanMountProc,
   };
 }

@@ -10,7 +10,7 @@ import type { HostView } from './types.js';
 export const SEATBELT_PATH = '/usr/bin/sandbox-exec';
 
 export type PlatformSandbox =
-  | { readonly type: 'linux-seccomp'; readonly bwrapPath: string }
+  | { readonly type: 'linux-seccomp'; readonly bwrapPath: string; readonly launcherPath: string }
   | { readonly type: 'macos-seatbelt' }
   | { readonly type: 'none'; readonly why: string };
 
@@ -29,18 +29,14 @@ export function policyNeedsSandbox(
   return fs.kind === 'restricted' && !fullWrite;
 }
 
-/** The sandbox this host can offer, or why there is none. `avoidDir` is the launch cwd. */
-export function platformSandbox(
-  config: SandboxLaunchConfig,
-  host: HostView,
-  avoidDir: string,
-): PlatformSandbox {
+/** The sandbox this host can offer, or why there is none. */
+export function platformSandbox(config: SandboxLaunchConfig, host: HostView): PlatformSandbox {
   switch (host.platform) {
     case 'linux': {
-      const found = host.findBwrap(avoidDir);
-      return 'path' in found
-        ? { type: 'linux-seccomp', bwrapPath: found.path }
-        : { type: 'none', why: found.error };
+      // Both resolved once at runtime start; nothing in the request takes part.
+      if ('error' in host.bwrap) return { type: 'none', why: host.bwrap.error };
+      if ('error' in host.launcher) return { type: 'none', why: host.launcher.error };
+      return { type: 'linux-seccomp', bwrapPath: host.bwrap.path, launcherPath: host.launcher.path };
     }
     case 'darwin':
       return host.exists(SEATBELT_PATH)
@@ -69,7 +65,6 @@ export function selectSandbox(
   config: SandboxLaunchConfig,
   view: Pick<FileSystemView, 'fullWrite'>,
   host: HostView,
-  avoidDir: string,
 ): Selection {
   if (config.mode === 'disabled') return { sandbox: { type: 'none', why: 'mode is disabled' }, warnings: [] };
   const needed = policyNeedsSandbox(
@@ -81,7 +76,7 @@ export function selectSandbox(
   if (config.mode === 'auto' && !needed) {
     return { sandbox: { type: 'none', why: 'the policy needs no sandbox' }, warnings: [] };
   }
-  const sandbox = platformSandbox(config, host, avoidDir);
+  const sandbox = platformSandbox(config, host);
   if (sandbox.type === 'none') {
     if (config.mode === 'require')
       throw new SandboxError(`no sandbox is available on this host: ${sandbox.why}`);

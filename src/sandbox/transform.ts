@@ -13,13 +13,13 @@ import { resolveFileSystem } from './policy/resolve.js';
 import { selectSandbox } from './select.js';
 import type { HostView, LaunchRequest, PreparedLaunch } from './types.js';
 
-/** The descriptor bwrap reads the seccomp program from. */
-export const SECCOMP_FD = 3;
+/** The descriptor the launcher inside the sandbox reads its spec from. */
+export const SPEC_FD = 3;
 /** The descriptor on which the child has `/dev/null` open for `--ro-bind-data` masks. */
 export const DEV_NULL_FD = 4;
 
 function unsandboxed(request: LaunchRequest, warnings: readonly string[] = []): PreparedLaunch {
-  return { argv: request.argv, env: request.env, sandboxType: 'none', seccomp: null, warnings };
+  return { argv: request.argv, env: request.env, sandboxType: 'none', inner: null, warnings };
 }
 
 function canonicalCwd(cwd: string, host: HostView): string {
@@ -30,7 +30,7 @@ function linuxLaunch(
   request: LaunchRequest,
   view: FileSystemView,
   restrictNetwork: boolean,
-  bwrapPath: string,
+  tools: { readonly bwrapPath: string; readonly launcherPath: string },
   mode: 'auto' | 'require',
   host: HostView,
 ): PreparedLaunch {
@@ -39,13 +39,14 @@ function linuxLaunch(
   const cwd = canonicalCwd(request.cwd, host);
   const built = buildBwrapArgs(
     view,
-    request.argv,
     {
       restrictNetwork,
-      mountProc: host.canMountProc(bwrapPath),
+      mountProc: host.canMountProc(tools.bwrapPath),
       chdir: cwd === request.cwd ? null : cwd,
-      seccompFd: arch === null ? null : SECCOMP_FD,
+      launcher: tools.launcherPath,
+      specFd: SPEC_FD,
       devNullFd: DEV_NULL_FD,
+      privateMounts: request.privateMounts ?? [],
     },
     host,
   );
@@ -56,26 +57,48 @@ function linuxLaunch(
     }
     warnings.push(`no seccomp filter for architecture ${host.arch}: running under bubblewrap alone`);
   }
+  const [program] = request.argv;
+  if (program === undefined) throw new SandboxError('the command is empty');
   return {
-    argv: [bwrapPath, ...built.args],
-    env: request.env,
+    argv: [tools.bwrapPath, ...built.args],
+    // bwrap runs with an environment of ours (none): the request's reaches only the program.
+    env: {},
     sandboxType: 'linux-seccomp',
-    seccomp:
-      arch === null ? null : { fd: SECCOMP_FD, program: buildSeccompProgram({ arch, restrictNetwork }) },
+    inner: {
+      program,
+      argv: request.argv,
+      env: request.env,
+      seccomp: arch === null ? null : buildSeccompProgram({ arch, restrictNetwork }),
+    },
     warnings,
     ...(built.usesDevNullFd ? { inheritFds: [{ fd: DEV_NULL_FD, path: '/dev/null' }] } : {}),
   };
 }
 
+/** Host executables a launch depends on: inside a writable root they must stay read-only. */
+function trustedPaths(request: LaunchRequest, host: HostView): string[] {
+  const paths: string[] = [];
+  if ('path' in host.bwrap) paths.push(host.bwrap.path);
+  if ('path' in host.launcher) paths.push(host.launcher.path);
+  for (const mount of request.privateMounts ?? []) paths.push(mount.source);
+  return paths;
+}
+
 /**
  * Turns a launch request into the launch to spawn. Throws `SandboxError` for an invalid config or
- * when `require` cannot be met. Never touches `env`.
+ * when `require` cannot be met. The request's env goes to the program only: unchanged when the
+ * program is spawned directly, inside `inner` when a wrapper is spawned.
  */
 export function transformLaunch(request: LaunchRequest, host: HostView): PreparedLaunch {
   if (request.sandbox === undefined || request.sandbox === null) return unsandboxed(request);
   const config = parseSandboxLaunchConfig(request.sandbox);
-  const view = resolveFileSystem(config.fileSystemPolicy, config.sandboxPolicyCwd ?? request.cwd, host);
-  const { sandbox, warnings } = selectSandbox(config, view, host, request.cwd);
+  const view = resolveFileSystem(
+    config.fileSystemPolicy,
+    config.sandboxPolicyCwd ?? request.cwd,
+    host,
+    trustedPaths(request, host),
+  );
+  const { sandbox, warnings } = selectSandbox(config, view, host);
   // With managed network enforced but no proxy in this server, fail closed: no network at all.
   const restrictNetwork = config.networkPolicy === 'restricted' || config.enforceManagedNetwork;
   const mode = config.mode === 'require' ? 'require' : 'auto';
@@ -84,7 +107,7 @@ export function transformLaunch(request: LaunchRequest, host: HostView): Prepare
     case 'none':
       return unsandboxed(request, warnings);
     case 'linux-seccomp':
-      return linuxLaunch(request, view, restrictNetwork, sandbox.bwrapPath, mode, host);
+      return linuxLaunch(request, view, restrictNetwork, sandbox, mode, host);
     case 'macos-seatbelt': {
       if (view.fullWrite && !restrictNetwork) return unsandboxed(request);
       const profile = buildSeatbeltProfile(view, { restrictNetwork });
@@ -92,7 +115,7 @@ export function transformLaunch(request: LaunchRequest, host: HostView): Prepare
         argv: seatbeltArgv(profile, request.argv),
         env: request.env,
         sandboxType: 'macos-seatbelt',
-        seccomp: null,
+        inner: null,
         warnings: [],
       };
     }

@@ -12,19 +12,46 @@ export interface LaunchRequest {
   readonly env: Readonly<Record<string, string>>;
   /** The raw `sandbox` member of the start request (unvalidated); undefined/null = no sandbox. */
   readonly sandbox: unknown;
+  /**
+   * Host files to show inside a Linux sandbox, read-only, under `PRIVATE_MOUNT_DIR` (the fs helper's
+   * Node binary, its libraries and code), whatever the policy lets the command itself read. `name`
+   * is a relative path below that directory.
+   */
+  readonly privateMounts?: readonly PrivateMount[];
+}
+
+export interface PrivateMount {
+  readonly source: string;
+  readonly name: string;
+}
+
+/** What the launcher inside a Linux sandbox runs: it applies `seccomp`, then execs the program. */
+export interface InnerLaunch {
+  /** Absolute path of the program (as seen inside the sandbox). */
+  readonly program: string;
+  /** Exactly the argv the program gets; argv[0] is the program path (the caller may swap in arg0). */
+  readonly argv: readonly string[];
+  /** Exactly the request's env. */
+  readonly env: Readonly<Record<string, string>>;
+  /** The classic BPF program the launcher loads before the exec, or null (no filter for this arch). */
+  readonly seccomp: Uint8Array | null;
 }
 
 export interface PreparedLaunch {
   /** What to spawn; argv[0] is an absolute path. */
   readonly argv: readonly string[];
-  /** Exactly the request's env: the transform never adds or removes variables. */
+  /**
+   * The environment of what is spawned: the request's env when the command is spawned directly, an
+   * empty one when a wrapper (bwrap) is spawned: the request's env reaches only the final program,
+   * through `inner`.
+   */
   readonly env: Readonly<Record<string, string>>;
   readonly sandboxType: SandboxType;
   /**
-   * A classic BPF program that must be readable on descriptor `fd` of the spawned process
-   * (argv then carries `--seccomp <fd>`), or null.
+   * For a Linux sandbox: the launch spec the launcher inside reads from descriptor `SPEC_FD` of the
+   * spawned process (see src/native/launcher/launcher.c). Null when the command is spawned directly.
    */
-  readonly seccomp: { readonly fd: number; readonly program: Uint8Array } | null;
+  readonly inner: InnerLaunch | null;
   /** Things worth a log line (e.g. "no seccomp filter for this architecture"). */
   readonly warnings: readonly string[];
   /**
@@ -34,6 +61,9 @@ export interface PreparedLaunch {
    */
   readonly inheritFds?: readonly { readonly fd: number; readonly path: string }[];
 }
+
+/** An executable the runtime resolved at start, or why there is none. */
+export type ResolvedTool = { readonly path: string } | { readonly error: string };
 
 /** The few host facts the transform needs, injectable for tests. */
 export interface HostView {
@@ -48,8 +78,13 @@ export interface HostView {
   /** Canonical path of an existing path (symlinks resolved). Throws if it does not exist. */
   realpath(path: string): string;
   readTextFile(path: string): string | undefined;
-  /** Absolute path of a usable bwrap on the server's PATH, never inside `avoidDir`; or why not. */
-  findBwrap(avoidDir: string): { path: string } | { error: string };
+  /**
+   * The trusted bwrap, resolved once when the runtime started (an explicit path or a fixed system
+   * location), never from anything in the request.
+   */
+  readonly bwrap: ResolvedTool;
+  /** The `execvisor-launcher` executable bwrap runs as the sandbox's first program. */
+  readonly launcher: ResolvedTool;
   /** Whether bwrap can mount a fresh /proc here (probed once, cached). */
   canMountProc(bwrapPath: string): boolean;
 }

@@ -3,9 +3,9 @@
  * /dev/null unless piped, stdout and stderr as separate streams.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { InternalError, SpawnError } from '../errors.js';
+import { SpawnError } from '../errors.js';
+import { openExtraStdio, type ExtraStdio } from './extra-fds.js';
 import { osErrorText } from './resolve-program.js';
 import { exitCodeOf } from './signals.js';
 import type { SpawnHandlers, SpawnRequest, SpawnedChild } from './types.js';
@@ -13,32 +13,34 @@ import type { SpawnHandlers, SpawnRequest, SpawnedChild } from './types.js';
 /** Past this many queued stdin bytes a write waits for the pipe to drain before it is answered. */
 const STDIN_QUEUE_BYTES = 1 << 20;
 
-export function spawnPipes(request: SpawnRequest, handlers: SpawnHandlers): SpawnedChild {
-  const extraFds: number[] = [];
+export async function spawnPipes(request: SpawnRequest, handlers: SpawnHandlers): Promise<SpawnedChild> {
+  const shown = request.command ?? request.argv[0] ?? request.file;
+  const failed = (error: unknown) =>
+    new SpawnError(`failed to spawn \`${shown}\`: ${osErrorText(error)}`, { cause: error });
   let child: ChildProcess;
+  let extra: ExtraStdio | undefined;
   try {
-    for (const extra of request.extraFds) {
-      if (extra.kind !== 'file') throw new InternalError('inherited data descriptors are not supported yet');
-      extraFds.push(openSync(extra.path, 'r'));
-    }
+    extra = openExtraStdio(request.extraFds);
     child = spawn(request.file, request.argv.slice(1), {
       argv0: request.argv[0] ?? request.file,
       cwd: request.cwd,
       env: { ...request.env },
       detached: true,
-      stdio: [request.pipeStdin ? 'pipe' : 'ignore', 'pipe', 'pipe', ...extraFds],
+      stdio: [request.pipeStdin ? 'pipe' : 'ignore', 'pipe', 'pipe', ...extra.stdio],
       windowsHide: true,
     });
   } catch (error) {
-    throw new SpawnError(`failed to spawn \`${request.argv[0]}\`: ${osErrorText(error)}`, { cause: error });
+    throw failed(error);
   } finally {
-    for (const fd of extraFds) closeSync(fd);
+    extra?.close();
   }
   if (child.pid === undefined) {
-    // libuv reports spawn failures synchronously; Node emits them as an 'error' event next tick.
-    child.once('error', () => undefined);
-    throw new SpawnError(`failed to spawn \`${request.argv[0]}\`: could not start the process`);
+    // EMFILE, ENFILE, EAGAIN, EACCES, ENOENT: libuv reports them synchronously, but Node hands them
+    // on as an 'error' event on the next tick. Wait for it, to say which it was.
+    const error = await new Promise<unknown>((resolve) => child.once('error', resolve));
+    throw failed(error);
   }
+  extra.feed(child);
   const pid = child.pid;
   const stdin = child.stdin;
   let stdinOpen = stdin !== null;

@@ -1,15 +1,16 @@
 /**
  * Turns an actor launch into a spawn request: checks the cwd, finds the program, applies the
- * sandbox transform, and routes through the exec shim only where a backend cannot set argv[0] or
- * pass extra descriptors itself.
+ * sandbox transform and, for a sandboxed launch, encodes the spec the launcher inside the sandbox
+ * reads (the request's argv with its arg0, its env, the seccomp program) onto descriptor 3.
  */
-import { transformLaunch, nodeHostView, seccompProgramPath } from '../sandbox/index.js';
-import type { HostView, PreparedLaunch } from '../sandbox/types.js';
+import { transformLaunch, nodeHostView, SPEC_FD } from '../sandbox/index.js';
+import type { SandboxTools } from '../sandbox/tools.js';
+import type { HostView } from '../sandbox/types.js';
 import type { ActorLaunch } from '../actor/messages.js';
 import type { SandboxType } from '../core/types.js';
-import { EmptyArgvError } from '../errors.js';
+import { EmptyArgvError, SandboxError } from '../errors.js';
+import { encodeLaunchSpec } from './launch-spec.js';
 import { checkCwd, resolveProgram } from './resolve-program.js';
-import { shimArgv } from './exec-shim.js';
 import type { ExtraFd, SpawnRequest } from './types.js';
 
 export interface PrepareDeps {
@@ -22,7 +23,18 @@ export interface PreparedSpawn {
   readonly warnings: readonly string[];
 }
 
-let defaultHost: HostView | undefined;
+/** One HostView per set of tools (a worker serves one runtime, so in practice one). */
+const hosts = new Map<string, HostView>();
+
+function hostFor(tools: SandboxTools | undefined): HostView {
+  const key = JSON.stringify(tools ?? null);
+  let host = hosts.get(key);
+  if (host === undefined) {
+    host = nodeHostView({ tools });
+    hosts.set(key, host);
+  }
+  return host;
+}
 
 export function prepareSpawn(launch: ActorLaunch, deps?: PrepareDeps): PreparedSpawn {
   const [program, ...args] = launch.argv;
@@ -31,67 +43,68 @@ export function prepareSpawn(launch: ActorLaunch, deps?: PrepareDeps): PreparedS
   const file = resolveProgram(program, launch.cwd, launch.env);
   const arg0 = launch.arg0 ?? program;
 
-  const host = deps?.host ?? (defaultHost ??= nodeHostView());
+  const host = deps?.host ?? hostFor(launch.sandboxTools);
   const prepared = transformLaunch(
     { argv: [file, ...args], cwd: launch.cwd, env: launch.env, sandbox: launch.sandbox },
     host,
   );
   const wrapper = prepared.argv[0];
   if (wrapper === undefined) throw new EmptyArgvError();
-  const base = { cwd: launch.cwd, env: launch.env, pipeStdin: launch.pipeStdin, size: launch.size };
-  const extraFds = extraDescriptors(prepared);
+  const base = {
+    cwd: launch.cwd,
+    pipeStdin: launch.pipeStdin,
+    size: launch.size,
+    command: program,
+  };
+  const result = (request: SpawnRequest): PreparedSpawn => ({
+    request,
+    sandboxType: prepared.sandboxType,
+    warnings: prepared.warnings,
+  });
 
-  let request: SpawnRequest;
-  if (wrapper === file) {
-    // Unwrapped: pipes set argv[0] natively; the terminal backend needs the shim for a custom arg0.
-    request =
-      launch.tty && arg0 !== file
-        ? shimRequest(base, file, [arg0, ...args], [])
-        : { ...base, file, argv: [arg0, ...args], extraFds: [] };
-  } else {
-    // Wrapped (bwrap / sandbox-exec): the wrapper execs the program with argv[0] = its path, so a
-    // custom arg0 goes through the shim inside the wrapper.
-    const argv = arg0 !== file ? shimInner(prepared.argv, file, arg0) : [...prepared.argv];
-    request =
-      launch.tty && extraFds.length > 0
-        ? shimRequest(base, wrapper, argv, extraFds)
-        : {
-            ...base,
-            file: wrapper,
-            argv,
-            extraFds: extraFds.map((path): ExtraFd => ({ kind: 'file', path })),
-          };
+  if (prepared.inner !== null) {
+    // bwrap → the launcher inside (spec on descriptor 3) → the program with its argv and env.
+    const spec = encodeLaunchSpec({
+      program: prepared.inner.program,
+      argv: [arg0, ...prepared.inner.argv.slice(1)],
+      env: prepared.inner.env,
+      seccomp: prepared.inner.seccomp,
+    });
+    return result({
+      ...base,
+      file: wrapper,
+      argv: prepared.argv,
+      env: prepared.env,
+      extraFds: descriptors({ kind: 'data', data: spec }, prepared.inheritFds ?? []),
+    });
   }
-  return { request, sandboxType: prepared.sandboxType, warnings: prepared.warnings };
+  if (wrapper === file) {
+    // Unwrapped: each backend sets argv[0] itself (the terminal one through the launcher).
+    return result({ ...base, file, argv: [arg0, ...args], env: launch.env, extraFds: [] });
+  }
+  if (arg0 === file) {
+    return result({ ...base, file: wrapper, argv: prepared.argv, env: prepared.env, extraFds: [] });
+  }
+  // Wrapped without a launcher of its own (sandbox-exec): a custom arg0 goes through the launcher
+  // inside the wrapper, which also takes the env off the wrapper's command line.
+  if ('error' in host.launcher) throw new SandboxError(`arg0 under a sandbox needs ${host.launcher.error}`);
+  const separator = prepared.argv.indexOf('--');
+  const spec = encodeLaunchSpec({ program: file, argv: [arg0, ...args], env: launch.env });
+  return result({
+    ...base,
+    file: wrapper,
+    argv: [...prepared.argv.slice(0, separator + 1), host.launcher.path, '--fd', String(SPEC_FD)],
+    env: {},
+    extraFds: [{ kind: 'data', data: spec }],
+  });
 }
 
-/** The files for descriptors 3, 4, … that the wrapped launch reads (gaps filled with /dev/null). */
-function extraDescriptors(prepared: PreparedLaunch): string[] {
-  const byFd = new Map<number, string>();
-  if (prepared.seccomp !== null) byFd.set(prepared.seccomp.fd, seccompProgramPath(prepared.seccomp.program));
-  for (const { fd, path } of prepared.inheritFds ?? []) byFd.set(fd, path);
-  if (byFd.size === 0) return [];
-  const highest = Math.max(...byFd.keys());
-  const paths: string[] = [];
-  for (let fd = 3; fd <= highest; fd++) paths.push(byFd.get(fd) ?? '/dev/null');
-  return paths;
-}
-
-function shimRequest(
-  base: Omit<SpawnRequest, 'file' | 'argv' | 'extraFds'>,
-  file: string,
-  argv: readonly string[],
-  extraFds: readonly string[],
-): SpawnRequest {
-  const shim = shimArgv(file, argv[0] ?? file, argv.slice(1), extraFds);
-  return { ...base, file: shim[0]!, argv: shim, extraFds: [] };
-}
-
-/** Replaces the `file args…` after the wrapper's own `--` with the shim that sets argv[0]. */
-function shimInner(wrapperArgv: readonly string[], file: string, arg0: string): string[] {
-  // The first `--` is the wrapper's: the command's own arguments may contain another.
-  const separator = wrapperArgv.indexOf('--');
-  const tail = wrapperArgv.slice(separator + 1);
-  if (separator < 0 || tail[0] !== file) return [...wrapperArgv];
-  return [...wrapperArgv.slice(0, separator + 1), ...shimArgv(file, arg0, tail.slice(1), [])];
+/** Descriptors 3, 4, …: the spec on 3, then the files the wrapper reads (gaps filled with /dev/null). */
+function descriptors(spec: ExtraFd, files: readonly { fd: number; path: string }[]): ExtraFd[] {
+  const byFd = new Map<number, ExtraFd>([[SPEC_FD, spec]]);
+  for (const { fd, path } of files) byFd.set(fd, { kind: 'file', path });
+  const out: ExtraFd[] = [];
+  for (let fd = 3; fd <= Math.max(...byFd.keys()); fd++)
+    out.push(byFd.get(fd) ?? { kind: 'file', path: '/dev/null' });
+  return out;
 }

@@ -22,6 +22,11 @@ import { randomBytes } from 'node:crypto';
 import { ReadStream } from 'node:tty';
 import { SpawnError } from '../errors.js';
 import type { TerminalSize } from '../core/types.js';
+import { resolveLauncher } from '../sandbox/tools.js';
+import type { ResolvedTool } from '../sandbox/types.js';
+import { openDataFile, type DataFile } from './data-file.js';
+import { encodeLaunchSpec } from './launch-spec.js';
+import { osErrorText } from './resolve-program.js';
 import { exitCodeOf } from './signals.js';
 import type { SpawnHandlers, SpawnRequest, SpawnedChild } from './types.js';
 
@@ -44,7 +49,7 @@ interface NativePty {
 
 let nativeModule: { module: NativePty; helperPath: string } | undefined;
 
-function loadNative(): { module: NativePty; helperPath: string } {
+function loadNative(shown: string): { module: NativePty; helperPath: string } {
   if (nativeModule !== undefined) return nativeModule;
   const require = createRequire(import.meta.url);
   const root = dirname(require.resolve('node-pty/package.json'));
@@ -59,9 +64,12 @@ function loadNative(): { module: NativePty; helperPath: string } {
       lastError = error;
     }
   }
-  throw new SpawnError(`node-pty's native module could not be loaded (${String(lastError)})`, {
-    cause: lastError,
-  });
+  throw new SpawnError(
+    `failed to spawn \`${shown}\`: node-pty's native module could not be loaded (${osErrorText(lastError)})`,
+    {
+      cause: lastError,
+    },
+  );
 }
 
 /** Ctrl-D: the terminal's end-of-file character in canonical mode. */
@@ -69,9 +77,57 @@ const VEOF = Uint8Array.of(4);
 /** If the sentinel has not come back by then (a terminal stopped with ^S), let go of the slave anyway. */
 const DRAIN_TIMEOUT_MS = 10_000;
 
-export function spawnPty(request: SpawnRequest, handlers: SpawnHandlers): SpawnedChild {
-  const native = loadNative();
+/**
+ * node-pty's fork always passes the program as argv[0] and passes no descriptor but the terminal.
+ * When the request needs either (a custom argv[0]; a sandbox's spec and /dev/null descriptors), the
+ * launcher runs first, as a plain exec step: it reads its spec from a path (node-pty cannot hand it
+ * a descriptor), opens the descriptors the request names onto 3, 4, … and execs the request's
+ * program with exactly its argv and env. The launcher itself gets an empty environment (it is
+ * static C and reads nothing from it), so no program of ours runs with the request's env.
+ */
+interface PtyExec {
+  readonly file: string;
+  readonly args: string[];
+  readonly env: string[];
+  /** Data files to let go of once the child has exited. */
+  readonly files: DataFile[];
+}
+
+let launcher: ResolvedTool | undefined;
+
+function ptyExec(request: SpawnRequest, shown: string): PtyExec {
   const env = Object.entries(request.env).map(([key, value]) => `${key}=${value}`);
+  if (request.argv[0] === request.file && request.extraFds.length === 0) {
+    return { file: request.file, args: request.argv.slice(1), env, files: [] };
+  }
+  launcher ??= resolveLauncher();
+  if ('error' in launcher) throw new SpawnError(`failed to spawn \`${shown}\`: ${launcher.error}`);
+  const files: DataFile[] = [];
+  try {
+    const opens = request.extraFds.map((extra) => {
+      if (extra.kind === 'file') return extra.path;
+      const file = openDataFile(extra.data);
+      files.push(file);
+      return file.path;
+    });
+    const spec = openDataFile(
+      encodeLaunchSpec({ program: request.file, argv: request.argv, env: request.env, opens }),
+    );
+    files.push(spec);
+    return { file: launcher.path, args: ['--path', spec.path], env: [], files };
+  } catch (error) {
+    for (const file of files) file.close();
+    throw new SpawnError(`failed to spawn \`${shown}\`: ${osErrorText(error)}`, { cause: error });
+  }
+}
+
+export function spawnPty(request: SpawnRequest, handlers: SpawnHandlers): SpawnedChild {
+  const shown = request.command ?? request.argv[0] ?? request.file;
+  const native = loadNative(shown);
+  const exec = ptyExec(request, shown);
+  const releaseFiles = () => {
+    for (const file of exec.files) file.close();
+  };
   let exitCode: number | null = null;
   let streamEnded = false;
   let closed = false;
@@ -83,11 +139,10 @@ export function spawnPty(request: SpawnRequest, handlers: SpawnHandlers): Spawne
 
   let term: { fd: number; pid: number; pty: string };
   try {
-    // The native fork execs argv[0] = file; a different argv[0] comes through the exec shim.
     term = native.module.fork(
-      request.file,
-      request.argv.slice(1),
-      env,
+      exec.file,
+      exec.args,
+      exec.env,
       request.cwd,
       request.size.cols,
       request.size.rows,
@@ -100,6 +155,7 @@ export function spawnPty(request: SpawnRequest, handlers: SpawnHandlers): Spawne
         // inside it, node-pty's callback wrapper aborts the whole process (napi_define_properties).
         // Work done here (posting closed) can make the supervisor stop the pool, so defer it all.
         setImmediate(() => {
+          releaseFiles();
           exitCode = exitCodeOf(code, signal);
           handlers.onExit(exitCode);
           startDrain();
@@ -108,7 +164,8 @@ export function spawnPty(request: SpawnRequest, handlers: SpawnHandlers): Spawne
       },
     );
   } catch (error) {
-    throw new SpawnError(`failed to spawn \`${request.argv[0]}\`: ${String(error)}`, { cause: error });
+    releaseFiles();
+    throw new SpawnError(`failed to spawn \`${shown}\`: ${osErrorText(error)}`, { cause: error });
   }
 
   const { fd, pid } = term;

@@ -70,8 +70,15 @@ function isExecutableFile(path: string): boolean {
 
 const osErrorTexts: Record<string, string> = {
   ENOENT: 'No such file or directory (os error 2)',
+  ENOEXEC: 'Exec format error (os error 8)',
+  EAGAIN: 'Resource temporarily unavailable (os error 11)',
+  ENOMEM: 'Cannot allocate memory (os error 12)',
   EACCES: 'Permission denied (os error 13)',
   ENOTDIR: 'Not a directory (os error 20)',
+  ENFILE: 'Too many open files in system (os error 23)',
+  EMFILE: 'Too many open files (os error 24)',
+  ETXTBSY: 'Text file busy (os error 26)',
+  E2BIG: 'Argument list too long (os error 7)',
   ELOOP: 'Too many levels of symbolic links (os error 40)',
   ENAMETOOLONG: 'File name too long (os error 36)',
 };

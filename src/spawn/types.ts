@@ -18,10 +18,15 @@ export interface SpawnRequest {
   readonly pipeStdin: boolean;
   readonly size: TerminalSize;
   /**
-   * The child's descriptors 3, 4, … in order (bwrap reads its seccomp filter and /dev/null for
-   * masking files from inherited descriptors). Usually empty.
+   * The child's descriptors 3, 4, … in order (under a sandbox: the launcher's spec, and /dev/null
+   * that bwrap copies over unreadable files). Usually empty.
    */
   readonly extraFds: readonly ExtraFd[];
+  /**
+   * The user's program as the start request named it, for error messages (`file` may be a wrapper
+   * such as bwrap). Default: `argv[0]`.
+   */
+  readonly command?: string;
 }
 
 export interface SpawnHandlers {

@@ -25,6 +25,7 @@ import {
 import type { ResolvedRuntimeOptions } from '../core/options.js';
 import type { ExecProcess, ProcessInfo, StartOptions } from '../core/types.js';
 import { processActorWorkerPath } from '../core/worker-path.js';
+import type { SandboxTools } from '../sandbox/tools.js';
 import { signalGroup } from '../spawn/signals.js';
 import { OrphanReaper } from './orphan-reaper.js';
 import { normalizeStart } from './validate-start.js';
@@ -73,6 +74,7 @@ interface Tracked {
 
 export class Supervisor {
   readonly #options: ResolvedRuntimeOptions;
+  readonly #sandboxTools: SandboxTools | undefined;
   readonly #pool: Piscina<ActorTask, void>;
   readonly #sessions = new Map<string, Session>();
   /** Live and retained processes by actor id. */
@@ -92,8 +94,9 @@ export class Supervisor {
     workerFailuresTotal: 0,
   };
 
-  constructor(options: ResolvedRuntimeOptions) {
+  constructor(options: ResolvedRuntimeOptions, sandboxTools?: SandboxTools) {
     this.#options = options;
+    this.#sandboxTools = sandboxTools;
     this.#reaper = new OrphanReaper(options.logger);
     this.#pool = new Piscina<ActorTask, void>({
       filename: processActorWorkerPath(),
@@ -271,6 +274,7 @@ export class Supervisor {
       size: start.size,
       flowControl: start.flowControl,
       batchBytes: this.#options.batchBytes,
+      ...(this.#sandboxTools !== undefined ? { sandboxTools: this.#sandboxTools } : {}),
     };
     const actorId = this.#nextActorId++;
     const tracked: Tracked = { actorId, session, handle, onSpawnEvent: null, link: null, removalTimer: null };

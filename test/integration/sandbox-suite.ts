@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
 import { once } from 'node:events';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecBackend, ExecProcess, StartOptions } from '../../src/index.js';
@@ -12,6 +13,7 @@ import { allEvents, textOf, waitForOutput } from '../helpers/process.js';
 
 const PATH_ENV = { PATH: '/usr/bin:/bin' };
 const node = process.execPath;
+const hasGit = spawnSync('git', ['--version'], { stdio: 'ignore' }).status === 0;
 
 function workspaceWrite(extra: Record<string, unknown> = {}) {
   return {
@@ -83,9 +85,109 @@ export function describeSandbox(
       expect(git.exitCode).not.toBe(0);
       expect(readFileSync(join(workspace, '.git', 'config'), 'utf8')).toBe('original\n');
 
-      const codex = await run({ argv: ['sh', '-c', 'mkdir .codex/inner'] });
+      // Creating .codex (and a config in it) succeeds anywhere unprotected: here it must fail.
+      const codex = await run({ argv: ['sh', '-c', 'mkdir -p .codex && echo x > .codex/config'] });
       expect(codex.exitCode).not.toBe(0);
-      expect(existsSync(join(workspace, '.codex', 'inner'))).toBe(false);
+      expect(codex.text).toMatch(/Read-only file system/);
+      expect(existsSync(join(workspace, '.codex', 'config'))).toBe(false);
+    });
+
+    it.skipIf(!hasGit)('leaves nothing for git status to show (the .codex placeholder)', async () => {
+      const repo = mkdtempSync('/tmp/execvisor-git-');
+      try {
+        execFileSync('git', ['init', '-q', repo]);
+        const result = await run({ cwd: repo, argv: ['sh', '-c', 'echo ok'] });
+        expect(result.text).toBe('ok\n');
+        expect(execFileSync('git', ['-C', repo, 'status', '--porcelain'], { encoding: 'utf8' })).toBe('');
+        // Still impossible to create from inside.
+        const codex = await run({
+          cwd: repo,
+          argv: ['sh', '-c', 'mkdir -p .codex && echo x > .codex/config'],
+        });
+        expect(codex.exitCode).not.toBe(0);
+        expect(existsSync(join(repo, '.codex', 'config'))).toBe(false);
+      } finally {
+        rmSync(repo, { recursive: true, force: true });
+      }
+    });
+
+    it('keeps a masked path masked when a run moves, removes or replaces its ancestors', async () => {
+      const ws = mkdtempSync('/tmp/execvisor-mask-');
+      try {
+        mkdirSync(join(ws, 'conf', 'keys'), { recursive: true });
+        writeFileSync(join(ws, 'conf', 'secret'), 'TOPSECRET-FILE\n');
+        writeFileSync(join(ws, 'conf', 'keys', 'id'), 'TOPSECRET-DIR\n');
+        writeFileSync(join(ws, 'conf', 'settings'), 'plain\n');
+        const sandbox = {
+          mode: 'require',
+          fileSystemPolicy: {
+            kind: 'restricted',
+            entries: [
+              { path: { type: 'special', value: { kind: 'root' } }, access: 'read' },
+              { path: { type: 'special', value: { kind: 'current_working_directory' } }, access: 'write' },
+              { path: { type: 'path', path: join(ws, 'conf', 'secret') }, access: 'none' },
+              { path: { type: 'path', path: join(ws, 'conf', 'keys') }, access: 'none' },
+            ],
+          },
+          networkPolicy: 'restricted',
+        };
+        const attack = await run({
+          cwd: ws,
+          sandbox,
+          argv: [
+            'sh',
+            '-c',
+            'mv conf moved 2>/dev/null; echo "mv:$?"; ' +
+              'mkdir -p other && mv conf other/ 2>/dev/null; echo "mv-into:$?"; ' +
+              'rm -rf conf 2>/dev/null; echo "rm:$?"; ' +
+              'ln -sfn /tmp conf 2>/dev/null; echo "ln:$?"; ' +
+              // The directory's contents stay writable.
+              'echo changed > conf/settings && echo "write:$?"',
+          ],
+        });
+        expect(attack.text).toMatch(/^mv:[1-9]\d*\nmv-into:[1-9]\d*\nrm:[1-9]\d*\nln:\d+\nwrite:0\n$/);
+        const look = await run({
+          cwd: ws,
+          sandbox,
+          argv: [
+            'sh',
+            '-c',
+            'cat conf/secret conf/keys/id moved/secret other/conf/secret; grep -rs TOPSECRET . /tmp/conf; true',
+          ],
+        });
+        expect(look.text).not.toContain('TOPSECRET');
+        // On the host the secrets are where they were.
+        expect(readFileSync(join(ws, 'conf', 'secret'), 'utf8')).toBe('TOPSECRET-FILE\n');
+        expect(readFileSync(join(ws, 'conf', 'keys', 'id'), 'utf8')).toBe('TOPSECRET-DIR\n');
+        expect(readFileSync(join(ws, 'conf', 'settings'), 'utf8')).toBe('changed\n');
+      } finally {
+        rmSync(ws, { recursive: true, force: true });
+      }
+    });
+
+    it('refuses a writable cwd reached through a symlink a sandboxed run planted', async () => {
+      const ws = mkdtempSync('/tmp/execvisor-plant-');
+      try {
+        const plant = await run({ cwd: ws, argv: ['ln', '-s', outside, 'build'] });
+        expect(plant.exitCode).toBe(0);
+        const target = join(outside, 'planted.txt');
+        const error = (await backend
+          .start({
+            argv: ['sh', '-c', 'echo escaped > planted.txt'],
+            cwd: join(ws, 'build'),
+            env: PATH_ENV,
+            sandbox: workspaceWrite(),
+          })
+          .catch((e: unknown) => e)) as Error & { code?: string };
+        expect(error.code).toBe('EXEC_ERR_SANDBOX');
+        expect(error.message).toBe(
+          `failed to prepare process sandbox: writable root ${ws}/build goes through the symlink ` +
+            `${ws}/build -> ${outside}, which leaves ${ws}; name the real path instead`,
+        );
+        expect(existsSync(target)).toBe(false);
+      } finally {
+        rmSync(ws, { recursive: true, force: true });
+      }
     });
 
     it("protects a .git pointer file's gitdir inside a writable root", async () => {

@@ -1,13 +1,27 @@
 /**
  * Generates the seccomp layer of the Linux sandbox as a classic BPF program (an array of
- * `struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; }`, 8 bytes each, little-endian) that bwrap
- * loads with `--seccomp <fd>`. Generated here rather than taken from libseccomp so the server has
- * no native dependency and the program is unit-testable byte for byte.
+ * `struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; }`, 8 bytes each, little-endian) that our
+ * launcher loads inside the sandbox, right before it execs the command (no_new_privs, then
+ * seccomp(2)). Generated here rather than taken from libseccomp so the server has no native
+ * dependency for it and the program is unit-testable byte for byte.
  *
- * Layout: check `seccomp_data.arch` (a syscall made through another ABI has other numbers, so it
- * is killed rather than misread), load the syscall number, deny listed numbers with EPERM, let
- * `socket`/`socketpair` through only for AF_UNIX and `sendto` only without a destination address,
- * allow everything else.
+ * Layout: check `seccomp_data.arch` (a syscall made through another ABI, such as the 32-bit
+ * `int 0x80` entry on x86_64 with its `socketcall` multiplexer, has other numbers, so the process is
+ * killed rather than the call misread), refuse x32 numbers, load the syscall number, deny listed
+ * numbers with EPERM, let `socket`/`socketpair` through only for AF_UNIX stream and seqpacket
+ * sockets and `sendto` only without a destination address, allow everything else.
+ *
+ * Calls that take a peer address, with network restricted: connect, bind, listen, accept(4) and
+ * sendmmsg are denied; sendto is denied when it names an address. sendmsg cannot be judged by its
+ * address (a classic BPF filter cannot read `msghdr.msg_name`), so instead no socket it could
+ * address is allowed to exist: no socket but AF_UNIX can be created, and AF_UNIX datagram sockets
+ * (`socket` and `socketpair`, the only kind that delivers to a path or an abstract name given per
+ * message) are refused. On the AF_UNIX stream and seqpacket sockets that remain the kernel ignores
+ * or refuses a message address (EISCONN / EOPNOTSUPP), so sendmsg stays allowed, with its uses that
+ * carry no address (descriptor passing, scatter-gather writes on socket pairs). What breaks:
+ * programs that make their own Unix datagram sockets (syslog(3) to /dev/log, sd_notify), which fail
+ * with EPERM. The reference filter (openai/codex linux-sandbox) leaves sendmsg and Unix datagram
+ * sockets alone; anthropic's sandbox-runtime refuses every new AF_UNIX socket.
  *
  * Deliberate difference from the reference list: our children's stdout and stderr are AF_UNIX socket
  * pairs (that is how Node's child_process makes pipes), and runtimes probe their stdio with
@@ -25,6 +39,8 @@ const OFFSET_NR = 0;
 const OFFSET_ARCH = 4;
 /** Low 32 bits of args[0] on a little-endian host: the socket domain is an `int`. */
 const OFFSET_ARG0_LO = 16;
+/** Low 32 bits of args[1]: the socket type (an `int`, with SOCK_NONBLOCK/SOCK_CLOEXEC or'ed in). */
+const OFFSET_ARG1_LO = 16 + 8;
 /** args[4] of sendto is the destination address pointer (both halves must be zero). */
 const OFFSET_ARG4_LO = 16 + 4 * 8;
 const OFFSET_ARG4_HI = OFFSET_ARG4_LO + 4;
@@ -33,12 +49,16 @@ const BPF_LD_W_ABS = 0x20; // BPF_LD | BPF_W | BPF_ABS
 const BPF_JEQ_K = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
 const BPF_JGE_K = 0x35; // BPF_JMP | BPF_JGE | BPF_K
 const BPF_RET_K = 0x06; // BPF_RET | BPF_K
+const BPF_AND_K = 0x54; // BPF_ALU | BPF_AND | BPF_K
 
 export const SECCOMP_RET_KILL_PROCESS = 0x80000000;
 export const SECCOMP_RET_ERRNO = 0x00050000;
 export const SECCOMP_RET_ALLOW = 0x7fff0000;
 export const EPERM = 1;
 export const AF_UNIX = 1;
+export const SOCK_DGRAM = 2;
+/** The socket type without its flags (SOCK_TYPE_MASK in the kernel). */
+const SOCK_TYPE_MASK = 0xf;
 
 export const AUDIT_ARCH: Record<SeccompArch, number> = {
   x86_64: 0xc000003e,
@@ -133,6 +153,7 @@ export interface SeccompOptions {
 type Label = 'allow' | 'deny' | 'kill' | 'socketArgs' | 'sendtoArgs';
 type Insn = { readonly label?: Label } & (
   | { readonly op: 'ld'; readonly offset: number }
+  | { readonly op: 'and'; readonly k: number }
   | { readonly op: 'jeq' | 'jge'; readonly k: number; readonly jt: Label | null; readonly jf: Label | null }
   | { readonly op: 'ret'; readonly k: number }
 );
@@ -162,6 +183,10 @@ function encode(insns: readonly Insn[]): Uint8Array {
       case 'ld':
         view.setUint16(at, BPF_LD_W_ABS, true);
         view.setUint32(at + 4, insn.offset, true);
+        break;
+      case 'and':
+        view.setUint16(at, BPF_AND_K, true);
+        view.setUint32(at + 4, insn.k >>> 0, true);
         break;
       case 'jeq':
       case 'jge':
@@ -198,8 +223,12 @@ export function buildSeccompProgram(options: SeccompOptions): Uint8Array {
   }
   insns.push({ op: 'ret', k: SECCOMP_RET_ALLOW, label: 'allow' });
   if (options.restrictNetwork) {
+    // socket/socketpair: AF_UNIX only, and not datagrams (they can be addressed per message).
     insns.push({ op: 'ld', offset: OFFSET_ARG0_LO, label: 'socketArgs' });
     insns.push({ op: 'jeq', k: AF_UNIX, jt: null, jf: 'deny' });
+    insns.push({ op: 'ld', offset: OFFSET_ARG1_LO });
+    insns.push({ op: 'and', k: SOCK_TYPE_MASK });
+    insns.push({ op: 'jeq', k: SOCK_DGRAM, jt: 'deny', jf: null });
     insns.push({ op: 'ret', k: SECCOMP_RET_ALLOW });
     insns.push({ op: 'ld', offset: OFFSET_ARG4_LO, label: 'sendtoArgs' });
     insns.push({ op: 'jeq', k: 0, jt: null, jf: 'deny' });

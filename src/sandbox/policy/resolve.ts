@@ -3,6 +3,7 @@
  * concrete host paths: what is readable, what is writable (and what inside it stays read-only),
  * and what is hidden. Both platform backends build from this one view.
  */
+import { SandboxError } from '../../errors.js';
 import type { HostView } from '../types.js';
 import type { FileSystemAccess, FileSystemEntry, FileSystemSandboxPolicy } from './model.js';
 import { depth, isStrictlyWithin, isWithin, joinPath, normalizeAbsolute, sortByDepth } from './paths.js';
@@ -11,6 +12,8 @@ export interface ResolvedEntry {
   /** Canonical absolute path. */
   readonly path: string;
   readonly access: FileSystemAccess;
+  /** The path as the entry named it (before symlinks were resolved). */
+  readonly named?: string;
 }
 
 export interface WritableRoot {
@@ -32,6 +35,8 @@ export interface FileSystemView {
   readonly platformDefaults: boolean;
   /** Canonical paths whose own access is `read`, deduplicated, entry order. */
   readonly readableRoots: readonly string[];
+  /** The same roots as the entries named them (symlinks not resolved), deduplicated, entry order. */
+  readonly readableNamed: readonly string[];
   /** Existing writable roots, deduplicated, entry order. */
   readonly writableRoots: readonly WritableRoot[];
   /** Canonical paths whose access is `none` (never `/`), deduplicated, entry order. */
@@ -109,10 +114,42 @@ function gitdirTarget(root: string, host: HostView): string | null {
   return host.exists(target) ? canonicalize(target, host) : null;
 }
 
+/**
+ * Refuses a writable root reached through a symlink that leaves the directory holding it. A
+ * sandboxed run can plant such a link in a directory it may write (`ws/build -> /outside`); a
+ * later run whose writable root is named through it would otherwise write wherever it points.
+ * Links that stay inside their own directory pass, and so do top-level links such as
+ * `/bin -> usr/bin` (everything is inside `/`).
+ */
+export function checkWritableRootPath(named: string, host: HostView): void {
+  let current = '/';
+  for (const part of named.split('/').filter((p) => p !== '')) {
+    const next = joinPath(current, part);
+    if (!host.isSymlink(next)) {
+      current = next;
+      continue;
+    }
+    if (!host.exists(next)) return; // a dangling link: the root is missing and skipped
+    const target = host.realpath(next);
+    if (!isWithin(target, current)) {
+      throw new SandboxError(
+        `writable root ${named} goes through the symlink ${next} -> ${target}, which leaves ${current}; ` +
+          'name the real path instead',
+      );
+    }
+    current = target;
+  }
+}
+
 export function resolveFileSystem(
   fs: FileSystemSandboxPolicy,
   policyCwd: string,
   host: HostView,
+  /**
+   * Host executables the launch depends on (bwrap, the launcher, the fs helper's files): inside a
+   * writable root they stay read-only, as protected subpaths do.
+   */
+  trusted: readonly string[] = [],
 ): FileSystemView {
   const cwd = canonicalize(policyCwd, host);
   if (fs.kind !== 'restricted') {
@@ -122,16 +159,19 @@ export function resolveFileSystem(
       rootReadable: true,
       platformDefaults: false,
       readableRoots: [],
+      readableNamed: [],
       writableRoots: [],
       unreadableRoots: [],
       policyCwd: cwd,
     };
   }
 
+  // Entries are named against the cwd as given, so a symlink on the way stays visible to the check.
+  const namedCwd = normalizeAbsolute(policyCwd);
   const resolved: ResolvedEntry[] = [];
   for (const entry of fs.entries) {
-    const path = resolveEntryPath(entry, cwd, host);
-    if (path !== null) resolved.push({ path: canonicalize(path, host), access: entry.access });
+    const named = resolveEntryPath(entry, namedCwd, host);
+    if (named !== null) resolved.push({ path: canonicalize(named, host), access: entry.access, named });
   }
   // An entry only counts for what it actually grants after ties (e.g. `/a:write` + `/a:none`).
   const effective = resolved.filter((entry) => accessOf(entry.path, resolved) === entry.access);
@@ -148,9 +188,9 @@ export function resolveFileSystem(
   const fullWrite =
     rootAccess === 'write' && resolved.every((entry) => entry.path === '/' || entry.access === 'write');
 
-  const writable = unique(effective.filter((e) => e.access === 'write').map((e) => e.path)).filter((root) =>
-    host.exists(root),
-  );
+  const writableEntries = effective.filter((e) => e.access === 'write' && host.exists(e.path));
+  for (const entry of writableEntries) checkWritableRootPath(entry.named ?? entry.path, host);
+  const writable = unique(writableEntries.map((e) => e.path));
   const protectedCandidates: string[] = [];
   for (const root of writable) {
     const target = gitdirTarget(root, host);
@@ -166,6 +206,9 @@ export function resolveFileSystem(
       if (entry.access !== 'write' && isStrictlyWithin(entry.path, root))
         protectedCandidates.push(entry.path);
     }
+  }
+  for (const path of trusted) {
+    if (host.exists(path)) protectedCandidates.push(host.realpath(path));
   }
   // Each protected path belongs to the deepest writable root holding it: that root's bind is the
   // last one covering it, so the read-only bind must come after that one.
@@ -186,6 +229,7 @@ export function resolveFileSystem(
       (e) => e.path.type === 'special' && e.path.value.kind === 'minimal' && e.access !== 'none',
     ),
     readableRoots: unique(effective.filter((e) => e.access === 'read').map((e) => e.path)),
+    readableNamed: unique(effective.filter((e) => e.access === 'read').map((e) => e.named ?? e.path)),
     writableRoots: writable.map((root) => ({
       root,
       readOnlySubpaths: sortByDepth(byRoot.get(root) ?? [], (p) => p),

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../../src/errors.js';
 import { FileSystemRunner } from '../../../src/fs/file-system.js';
 import type { FsTask } from '../../../src/fs/protocol.js';
-import { withHelperReadAccess, prepareHelperLaunch } from '../../../src/fs/sandboxed.js';
+import { parseLoadedObjects, prepareHelperLaunch, withHelperReadAccess } from '../../../src/fs/sandboxed.js';
 import { parseSandboxLaunchConfig, type HostView } from '../../../src/sandbox/index.js';
 
 function recordingRunner() {
@@ -61,7 +61,8 @@ const noBwrapHost: HostView = {
   isSymlink: () => false,
   realpath: (path) => path,
   readTextFile: () => undefined,
-  findBwrap: () => ({ error: 'bwrap not found on PATH' }),
+  bwrap: { error: 'bwrap not found' },
+  launcher: { path: '/opt/execvisor-launcher' },
   canMountProc: () => true,
 };
 
@@ -85,7 +86,7 @@ describe('sandboxed helper launch', () => {
     ).toThrow(/^failed to prepare process sandbox: no sandbox is available on this host/);
   });
 
-  it('lets the helper read Node and the package under a restricted read policy', () => {
+  it('on macOS lets the helper read Node and the package under a restricted read policy', () => {
     const restricted = parseSandboxLaunchConfig({
       policy: {
         type: 'read-only',
@@ -105,5 +106,19 @@ describe('sandboxed helper launch', () => {
   it('leaves a policy that reads the whole disk as it is', () => {
     const full = parseSandboxLaunchConfig({ policy: { type: 'workspace-write' } });
     expect(withHelperReadAccess(full, ['/opt/node'])).toBe(full);
+  });
+
+  it('reads the loader and the libraries from LD_TRACE_LOADED_OBJECTS output', () => {
+    const traced = [
+      '\tlinux-vdso.so.1 (0x00007ffd)',
+      '\tlibstdc++.so.6 => /lib/x86_64-linux-gnu/libstdc++.so.6 (0x00007efc)',
+      '\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007efb)',
+      '\t/lib64/ld-linux-x86-64.so.2 (0x00007efd)',
+    ].join('\n');
+    expect(parseLoadedObjects(traced)).toEqual({
+      loader: '/lib64/ld-linux-x86-64.so.2',
+      libraries: ['/lib/x86_64-linux-gnu/libstdc++.so.6', '/lib/x86_64-linux-gnu/libc.so.6'],
+    });
+    expect(parseLoadedObjects('\tnot a dynamic executable\n')).toEqual({ loader: null, libraries: [] });
   });
 });

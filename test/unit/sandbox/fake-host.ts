@@ -17,12 +17,12 @@ export interface FakeHostOptions {
   /** Paths ending in `/` or valued `'dir'` are directories; other strings and `{file}` files; `{link}` symlinks. */
   readonly tree?: Record<string, string | { file: string } | { link: string }>;
   readonly bwrap?: string | null;
+  readonly launcher?: string | null;
   readonly canMountProc?: boolean;
 }
 
 export interface FakeHost extends HostView {
   readonly procProbes: string[];
-  readonly bwrapLookups: string[];
 }
 
 export function fakeHost(options: FakeHostOptions = {}): FakeHost {
@@ -67,8 +67,8 @@ export function fakeHost(options: FakeHostOptions = {}): FakeHost {
   };
 
   const procProbes: string[] = [];
-  const bwrapLookups: string[] = [];
   const bwrap = options.bwrap === undefined ? '/usr/bin/bwrap' : options.bwrap;
+  const launcher = options.launcher === undefined ? '/opt/execvisor/execvisor-launcher' : options.launcher;
   return {
     platform: options.platform ?? 'linux',
     arch: options.arch ?? 'x64',
@@ -89,15 +89,12 @@ export function fakeHost(options: FakeHostOptions = {}): FakeHost {
       const node = nodeAt(path);
       return node?.kind === 'file' ? node.content : undefined;
     },
-    findBwrap: (avoidDir) => {
-      bwrapLookups.push(avoidDir);
-      return bwrap === null ? { error: 'bwrap not found on PATH' } : { path: bwrap };
-    },
+    bwrap: bwrap === null ? { error: 'bwrap not found (looked in /usr/bin/bwrap)' } : { path: bwrap },
+    launcher: launcher === null ? { error: 'execvisor-launcher is not built' } : { path: launcher },
     canMountProc: (path) => {
       procProbes.push(path);
       return options.canMountProc ?? true;
     },
     procProbes,
-    bwrapLookups,
   };
 }

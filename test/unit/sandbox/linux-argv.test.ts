@@ -6,7 +6,12 @@ import type { FakeHostOptions } from './fake-host.js';
 const BW = '/usr/bin/bwrap';
 const CMD = ['/bin/echo', 'hi'];
 const HEAD = ['--new-session', '--die-with-parent'];
+const LAUNCHER = '/opt/execvisor/execvisor-launcher';
+/** Our launcher, bound last at the sandbox's private directory, is bwrap's command. */
+const PRIVATE = ['--ro-bind', LAUNCHER, '/dev/.execvisor/launcher'];
+const LAUNCH = ['/dev/.execvisor/launcher', '--fd', '3'];
 const TAIL_NET_OFF = [
+  ...PRIVATE,
   '--unshare-user',
   '--unshare-pid',
   '--cap-drop',
@@ -14,22 +19,19 @@ const TAIL_NET_OFF = [
   '--unshare-net',
   '--proc',
   '/proc',
-  '--seccomp',
-  '3',
   '--',
-  ...CMD,
+  ...LAUNCH,
 ];
 const TAIL_NET_ON = [
+  ...PRIVATE,
   '--unshare-user',
   '--unshare-pid',
   '--cap-drop',
   'ALL',
   '--proc',
   '/proc',
-  '--seccomp',
-  '3',
   '--',
-  ...CMD,
+  ...LAUNCH,
 ];
 
 const PROJ_TREE: FakeHostOptions['tree'] = { '/home/dev/proj/.git/': 'dir', '/tmp/': 'dir' };
@@ -58,7 +60,7 @@ describe('linux bwrap argv', () => {
         argv: CMD,
         env: { A: '1' },
         sandboxType: 'none',
-        seccomp: null,
+        inner: null,
         warnings: [],
       });
     }
@@ -68,20 +70,24 @@ describe('linux bwrap argv', () => {
     const prepared = launch({ mode: 'auto', policy: { type: 'read-only' } });
     expect(prepared.sandboxType).toBe('linux-seccomp');
     expect(prepared.argv).toEqual([BW, ...HEAD, '--ro-bind', '/', '/', '--dev', '/dev', ...TAIL_NET_OFF]);
-    expect(prepared.env).toEqual({ A: '1' });
-    expect(prepared.seccomp?.fd).toBe(3);
-    expect(prepared.seccomp?.program.byteLength).toBeGreaterThan(0);
+    // bwrap gets no env of the request; the launcher inside gets argv, env and the filter.
+    expect(prepared.env).toEqual({});
+    expect(prepared.inner?.program).toBe('/bin/echo');
+    expect(prepared.inner?.argv).toEqual(CMD);
+    expect(prepared.inner?.env).toEqual({ A: '1' });
+    expect(prepared.inner?.seccomp?.byteLength).toBeGreaterThan(0);
   });
 
   it('workspace-write worked example of spec §5, plus --cap-drop ALL (no seccomp filter for the arch)', () => {
     const prepared = launch({ mode: 'auto', policy: { type: 'workspace-write' } }, { arch: 'riscv64' });
     expect(prepared.argv.join(' ')).toBe(
       `${BW} --new-session --die-with-parent --ro-bind / / --dev /dev --bind /home/dev/proj /home/dev/proj ` +
-        '--ro-bind /home/dev/proj/.git /home/dev/proj/.git --ro-bind /dev/null /home/dev/proj/.codex --bind /tmp /tmp ' +
-        '--unshare-user --unshare-pid --cap-drop ALL --unshare-net --proc /proc -- /bin/echo hi',
+        '--ro-bind /home/dev/proj/.git /home/dev/proj/.git --tmpfs /home/dev/proj/.codex --remount-ro /home/dev/proj/.codex --bind /tmp /tmp ' +
+        `--ro-bind ${LAUNCHER} /dev/.execvisor/launcher ` +
+        '--unshare-user --unshare-pid --cap-drop ALL --unshare-net --proc /proc -- /dev/.execvisor/launcher --fd 3',
     );
     expect(prepared.sandboxType).toBe('linux-seccomp');
-    expect(prepared.seccomp).toBeNull();
+    expect(prepared.inner?.seccomp).toBeNull();
     expect(prepared.warnings).toEqual([
       'no seccomp filter for architecture riscv64: running under bubblewrap alone',
     ]);
@@ -104,7 +110,7 @@ describe('linux bwrap argv', () => {
       ...['--ro-bind', '/', '/', '--dev', '/dev'],
       ...['--bind', '/home/dev/proj', '/home/dev/proj'],
       ...['--ro-bind', '/home/dev/proj/.git', '/home/dev/proj/.git'],
-      ...['--ro-bind', '/dev/null', '/home/dev/proj/.codex'],
+      ...['--tmpfs', '/home/dev/proj/.codex', '--remount-ro', '/home/dev/proj/.codex'],
       ...['--bind', '/tmp', '/tmp'],
       ...TAIL_NET_OFF,
     ]);
@@ -133,7 +139,7 @@ describe('linux bwrap argv', () => {
       ...['--ro-bind', '/', '/', '--dev', '/dev'],
       ...['--bind', '/home/dev/proj', '/home/dev/proj'],
       ...['--ro-bind', '/home/dev/proj/.git', '/home/dev/proj/.git'],
-      ...['--ro-bind', '/dev/null', '/home/dev/proj/.codex'],
+      ...['--tmpfs', '/home/dev/proj/.codex', '--remount-ro', '/home/dev/proj/.codex'],
       ...['--bind', '/tmp', '/tmp'],
       ...['--bind', '/var/tmp/u', '/var/tmp/u'],
       ...['--bind', '/data/out', '/data/out'],
@@ -201,7 +207,7 @@ describe('linux bwrap argv', () => {
     ]);
   });
 
-  it('restricted read with platform defaults adds the existing system paths, sorted', () => {
+  it('restricted read with platform defaults adds the existing system paths, sorted; links stay links', () => {
     const prepared = launch(
       { policy: { type: 'read-only', access: { type: 'restricted', readable_roots: ['/opt/tool'] } } },
       {
@@ -219,12 +225,54 @@ describe('linux bwrap argv', () => {
       BW,
       ...HEAD,
       ...['--tmpfs', '/', '--dev', '/dev'],
-      ...['--ro-bind', '/bin', '/bin'],
       ...['--ro-bind', '/etc', '/etc'],
       ...['--ro-bind', '/home/dev/proj', '/home/dev/proj'],
       ...['--ro-bind', '/lib', '/lib'],
       ...['--ro-bind', '/opt/tool', '/opt/tool'],
       ...['--ro-bind', '/usr', '/usr'],
+      // Merged /usr: `/bin -> usr/bin` stays a link into the bound /usr.
+      ...['--symlink', '/usr/bin', '/bin'],
+      ...TAIL_NET_OFF,
+    ]);
+  });
+
+  it('restricted read naming merged-/usr links: the target is bound and the link recreated', () => {
+    const prepared = launch(
+      {
+        policy: {
+          type: 'read-only',
+          access: {
+            type: 'restricted',
+            include_platform_defaults: false,
+            readable_roots: ['/bin', '/lib', '/lib64', '/etc'],
+          },
+        },
+      },
+      {
+        tree: {
+          ...PROJ_TREE,
+          '/usr/bin/': 'dir',
+          '/usr/lib/': 'dir',
+          '/usr/lib64/': 'dir',
+          '/bin': { link: 'usr/bin' },
+          '/lib': { link: 'usr/lib' },
+          '/lib64': { link: 'usr/lib64' },
+          '/etc/': 'dir',
+        },
+      },
+    );
+    expect(prepared.argv).toEqual([
+      BW,
+      ...HEAD,
+      ...['--tmpfs', '/', '--dev', '/dev'],
+      ...['--ro-bind', '/etc', '/etc'],
+      ...['--ro-bind', '/home/dev/proj', '/home/dev/proj'],
+      ...['--ro-bind', '/usr/bin', '/usr/bin'],
+      ...['--ro-bind', '/usr/lib', '/usr/lib'],
+      ...['--ro-bind', '/usr/lib64', '/usr/lib64'],
+      ...['--symlink', '/usr/bin', '/bin'],
+      ...['--symlink', '/usr/lib', '/lib'],
+      ...['--symlink', '/usr/lib64', '/lib64'],
       ...TAIL_NET_OFF,
     ]);
   });
@@ -272,18 +320,47 @@ describe('linux bwrap argv', () => {
   it('canonical --chdir when the cwd is reached through a symlink', () => {
     const prepared = launch(
       { policy: { type: 'workspace-write', exclude_slash_tmp: true } },
-      { tree: { '/real/proj/': 'dir', '/home/dev/proj': { link: '/real/proj' } } },
+      { tree: { '/home/dev/real/': 'dir', '/home/dev/proj': { link: 'real' } } },
       '/home/dev/proj',
     );
     expect(prepared.argv).toEqual([
       BW,
       ...HEAD,
       ...['--ro-bind', '/', '/', '--dev', '/dev'],
-      ...['--bind', '/real/proj', '/real/proj'],
-      ...['--ro-bind', '/dev/null', '/real/proj/.codex'],
+      ...['--bind', '/home/dev/real', '/home/dev/real'],
+      ...['--tmpfs', '/home/dev/real/.codex', '--remount-ro', '/home/dev/real/.codex'],
+      ...PRIVATE,
       ...['--unshare-user', '--unshare-pid', '--cap-drop', 'ALL', '--unshare-net', '--proc', '/proc'],
-      ...['--chdir', '/real/proj', '--seccomp', '3', '--', ...CMD],
+      ...['--chdir', '/home/dev/real', '--', ...LAUNCH],
     ]);
+  });
+
+  it('refuses a writable root reached through a symlink that leaves its directory (a planted link)', () => {
+    const tree = {
+      '/outside/': 'dir',
+      '/home/dev/proj/build': { link: '/outside' },
+      '/tmp/': 'dir',
+    } as const;
+    for (const [sandbox, cwd] of [
+      [{ policy: { type: 'workspace-write' } }, '/home/dev/proj/build'],
+      [{ policy: { type: 'workspace-write', writable_roots: ['/home/dev/proj/build/x'] } }, '/home/dev/proj'],
+    ] as const) {
+      expect(() => launch(sandbox, { tree: { ...tree, '/outside/x/': 'dir' } }, cwd)).toThrow(
+        'failed to prepare process sandbox: writable root /home/dev/proj/build' +
+          (cwd === '/home/dev/proj' ? '/x' : '') +
+          ' goes through the symlink /home/dev/proj/build -> /outside, which leaves /home/dev/proj; ' +
+          'name the real path instead',
+      );
+    }
+    // Read-only roots may go anywhere; top-level system links pass.
+    expect(launch({ policy: { type: 'read-only' } }, { tree }, '/home/dev/proj/build').sandboxType).toBe(
+      'linux-seccomp',
+    );
+    const merged = launch(
+      { policy: { type: 'workspace-write', writable_roots: ['/lib/cache'] } },
+      { tree: { ...PROJ_TREE, '/usr/lib/cache/': 'dir', '/lib': { link: 'usr/lib' } } },
+    );
+    expect(merged.argv).toContain('/usr/lib/cache');
   });
 
   it('a .git pointer file protects its gitdir, the file itself and .codex', () => {
@@ -308,7 +385,7 @@ describe('linux bwrap argv', () => {
       ...['--ro-bind', '/', '/', '--dev', '/dev'],
       ...['--bind', '/home/dev/proj', '/home/dev/proj'],
       ...['--ro-bind', '/home/dev/proj/.git', '/home/dev/proj/.git'],
-      ...['--ro-bind', '/dev/null', '/home/dev/proj/.codex'],
+      ...['--tmpfs', '/home/dev/proj/.codex', '--remount-ro', '/home/dev/proj/.codex'],
       ...['--bind', '/home/dev/main', '/home/dev/main'],
       ...['--ro-bind', '/home/dev/main/.git', '/home/dev/main/.git'],
       ...['--ro-bind', '/home/dev/main/.git/worktrees/proj', '/home/dev/main/.git/worktrees/proj'],
@@ -332,7 +409,9 @@ describe('linux bwrap argv', () => {
       ...['--ro-bind', '/', '/', '--dev', '/dev'],
       ...['--bind', '/home/dev/proj', '/home/dev/proj'],
       ...['--ro-bind', '/home/dev/proj/.git', '/home/dev/proj/.git'],
-      ...['--ro-bind', '/dev/null', '/home/dev/proj/.codex'],
+      ...['--tmpfs', '/home/dev/proj/.codex', '--remount-ro', '/home/dev/proj/.codex'],
+      // The directory on the way is pinned (a mount point cannot be renamed away).
+      ...['--bind', '/home/dev/proj/.repo', '/home/dev/proj/.repo'],
       ...['--ro-bind', '/home/dev/proj/.repo/git', '/home/dev/proj/.repo/git'],
       ...TAIL_NET_OFF,
     ]);
@@ -357,7 +436,7 @@ describe('linux bwrap argv', () => {
       ...HEAD,
       ...['--ro-bind', '/', '/', '--dev', '/dev'],
       ...['--bind', '/home/dev/proj', '/home/dev/proj'],
-      ...['--ro-bind', '/dev/null', '/home/dev/proj/.codex'],
+      ...['--tmpfs', '/home/dev/proj/.codex', '--remount-ro', '/home/dev/proj/.codex'],
       ...['--bind', '/data/a', '/data/a'],
       ...['--bind', '/data/b', '/data/b'],
       ...['--ro-bind', '/data/b/.agents', '/data/b/.agents'],
@@ -376,7 +455,7 @@ describe('linux bwrap argv', () => {
     expect(prepared.argv.slice(at - 2, at + 1)).toEqual(['--ro-bind', '/dev/null', '/home/dev/proj/.codex']);
   });
 
-  it('read entries under a writable root stay read-only, sorted by depth', () => {
+  it('read entries under a writable root stay read-only, sorted by depth; the way there is pinned', () => {
     const prepared = launch(
       split([
         root('read'),
@@ -391,9 +470,51 @@ describe('linux bwrap argv', () => {
       ...HEAD,
       ...['--ro-bind', '/', '/', '--dev', '/dev'],
       ...['--bind', '/home/dev/proj', '/home/dev/proj'],
-      ...['--ro-bind', '/dev/null', '/home/dev/proj/.codex'],
+      ...['--tmpfs', '/home/dev/proj/.codex', '--remount-ro', '/home/dev/proj/.codex'],
       ...['--ro-bind', '/home/dev/proj/docs', '/home/dev/proj/docs'],
+      ...['--bind', '/home/dev/proj/a', '/home/dev/proj/a'],
+      ...['--bind', '/home/dev/proj/a/b', '/home/dev/proj/a/b'],
       ...['--ro-bind', '/home/dev/proj/a/b/c', '/home/dev/proj/a/b/c'],
+      ...TAIL_NET_OFF,
+    ]);
+  });
+
+  it('a masked path inside a writable root: every directory on the way is pinned before the mask', () => {
+    const prepared = launch(
+      split([
+        root('read'),
+        cwdEntry('write'),
+        pathEntry('/home/dev/proj/conf/secret', 'none'),
+        pathEntry('/home/dev/proj/conf/keys', 'none'),
+      ]),
+      {
+        tree: {
+          ...PROJ_TREE,
+          '/home/dev/proj/conf/secret': 'TOPSECRET',
+          '/home/dev/proj/conf/keys/': 'dir',
+        },
+      },
+    );
+    expect(prepared.argv).toEqual([
+      BW,
+      ...HEAD,
+      ...['--ro-bind', '/', '/', '--dev', '/dev'],
+      ...['--bind', '/home/dev/proj', '/home/dev/proj'],
+      ...['--ro-bind', '/home/dev/proj/.git', '/home/dev/proj/.git'],
+      ...['--tmpfs', '/home/dev/proj/.codex', '--remount-ro', '/home/dev/proj/.codex'],
+      // `conf` becomes a mount point: `mv conf elsewhere` fails with EBUSY, its files stay writable.
+      ...['--bind', '/home/dev/proj/conf', '/home/dev/proj/conf'],
+      ...['--ro-bind', '/home/dev/proj/conf/secret', '/home/dev/proj/conf/secret'],
+      ...['--ro-bind', '/home/dev/proj/conf/keys', '/home/dev/proj/conf/keys'],
+      ...['--perms', '000', '--ro-bind-data', '4', '/home/dev/proj/conf/secret'],
+      ...[
+        '--perms',
+        '000',
+        '--tmpfs',
+        '/home/dev/proj/conf/keys',
+        '--remount-ro',
+        '/home/dev/proj/conf/keys',
+      ],
       ...TAIL_NET_OFF,
     ]);
   });
@@ -413,17 +534,8 @@ describe('linux bwrap argv', () => {
       BW,
       ...HEAD,
       ...['--ro-bind', '/', '/', '--dev', '/dev'],
-      ...[
-        '--unshare-user',
-        '--unshare-pid',
-        '--cap-drop',
-        'ALL',
-        '--unshare-net',
-        '--seccomp',
-        '3',
-        '--',
-        ...CMD,
-      ],
+      ...PRIVATE,
+      ...['--unshare-user', '--unshare-pid', '--cap-drop', 'ALL', '--unshare-net', '--', ...LAUNCH],
     ]);
   });
 
@@ -431,22 +543,25 @@ describe('linux bwrap argv', () => {
     for (const policy of [{ type: 'danger-full-access' }, { type: 'external-sandbox' }]) {
       const prepared = launch({ mode: 'require', policy, networkPolicy: 'restricted' });
       expect(prepared.sandboxType).toBe('linux-seccomp');
-      expect(prepared.argv).toEqual([BW, ...HEAD, '--bind', '/', '/', ...TAIL_NET_OFF]);
+      expect(prepared.argv).toEqual([BW, ...HEAD, '--bind', '/', '/', '--dev', '/dev', ...TAIL_NET_OFF]);
     }
   });
 
   it('full-disk-write with network enabled: no bwrap at all', () => {
     const prepared = launch({ mode: 'require', policy: { type: 'danger-full-access' } });
-    expect(prepared).toMatchObject({ argv: CMD, sandboxType: 'none', seccomp: null });
+    expect(prepared).toMatchObject({ argv: CMD, env: { A: '1' }, sandboxType: 'none', inner: null });
   });
 
-  it('the bwrap lookup avoids the launch cwd', () => {
-    const host = fakeHost({ tree: PROJ_TREE });
-    transformLaunch(
-      { argv: CMD, cwd: '/home/dev/proj', env: {}, sandbox: { policy: { type: 'read-only' } } },
-      host,
-    );
-    expect(host.bwrapLookups).toEqual(['/home/dev/proj']);
-    expect(host.procProbes).toEqual([BW]);
+  it('uses the bwrap the runtime resolved, for every cwd (the cwd / holds it too)', () => {
+    for (const cwd of ['/', '/usr', '/home/dev/proj']) {
+      const host = fakeHost({ tree: { ...PROJ_TREE, '/usr/bin/bwrap': 'bin' } });
+      const prepared = transformLaunch(
+        { argv: CMD, cwd, env: {}, sandbox: { policy: { type: 'read-only' } } },
+        host,
+      );
+      expect(prepared.sandboxType).toBe('linux-seccomp');
+      expect(prepared.argv[0]).toBe(BW);
+      expect(host.procProbes).toEqual([BW]);
+    }
   });
 });

@@ -45,7 +45,7 @@ describe('macOS Seatbelt', () => {
   it('workspace-write in a git repo, network restricted: exact profile and -D list', () => {
     const prepared = macLaunch({ mode: 'require', policy: { type: 'workspace-write' } });
     expect(prepared.sandboxType).toBe('macos-seatbelt');
-    expect(prepared.seccomp).toBeNull();
+    expect(prepared.inner).toBeNull();
     expect(prepared.env).toEqual({ HOME: '/Users/dev' });
     const profile =
       `${SEATBELT_BASE_POLICY}\n` +

@@ -65,14 +65,14 @@ describe('sandbox selection (spec §3)', () => {
   it.each([
     ['mode', 'disabled'],
     ['sandboxPreference', 'forbid'],
-  ])('%s: %s → none, bwrap never looked up', (member, value) => {
+  ])('%s: %s → none, bwrap never probed', (member, value) => {
     const host = fakeHost({ tree: { '/w/': 'dir' } });
     const prepared = transformLaunch(
       { argv: CMD, cwd: '/w', env: {}, sandbox: { [member]: value, policy: { type: 'read-only' } } },
       host,
     );
-    expect(prepared).toEqual({ argv: CMD, env: {}, sandboxType: 'none', seccomp: null, warnings: [] });
-    expect(host.bwrapLookups).toEqual([]);
+    expect(prepared).toEqual({ argv: CMD, env: {}, sandboxType: 'none', inner: null, warnings: [] });
+    expect(host.procProbes).toEqual([]);
   });
 
   it.each([
@@ -85,7 +85,10 @@ describe('sandbox selection (spec §3)', () => {
 
   it('require without bwrap → the clear error', () => {
     expect(() => typeOf({ mode: 'require', policy: { type: 'read-only' } }, { bwrap: null })).toThrow(
-      'failed to prepare process sandbox: no sandbox is available on this host: bwrap not found on PATH',
+      'failed to prepare process sandbox: no sandbox is available on this host: bwrap not found (looked in /usr/bin/bwrap)',
+    );
+    expect(() => typeOf({ mode: 'require', policy: { type: 'read-only' } }, { launcher: null })).toThrow(
+      'failed to prepare process sandbox: no sandbox is available on this host: execvisor-launcher is not built',
     );
   });
 
@@ -96,7 +99,9 @@ describe('sandbox selection (spec §3)', () => {
     );
     expect(prepared.sandboxType).toBe('none');
     expect(prepared.argv).toEqual(CMD);
-    expect(prepared.warnings).toEqual(['running without a sandbox: bwrap not found on PATH']);
+    expect(prepared.warnings).toEqual([
+      'running without a sandbox: bwrap not found (looked in /usr/bin/bwrap)',
+    ]);
   });
 
   it('macOS require without /usr/bin/sandbox-exec → error', () => {
@@ -123,13 +128,17 @@ describe('sandbox selection (spec §3)', () => {
     expect(() => typeOf({ mode: 'disabled', policy: { type: 'nope' } })).toThrow('sandbox.policy.type');
   });
 
-  it('never changes env', () => {
-    const env = { PATH: '/custom', HOME: '/h' };
+  it('hands the env to the program only: bwrap gets none, the launcher carries it unchanged', () => {
+    const env = { PATH: '/custom', HOME: '/h', LD_PRELOAD: '/w/evil.so' };
     const prepared = transformLaunch(
       { argv: CMD, cwd: '/w', env, sandbox: { mode: 'require', policy: { type: 'workspace-write' } } },
       fakeHost({ tree: { '/w/': 'dir' } }),
     );
-    expect(prepared.env).toEqual({ PATH: '/custom', HOME: '/h' });
+    expect(prepared.env).toEqual({});
+    expect(prepared.inner?.env).toEqual({ PATH: '/custom', HOME: '/h', LD_PRELOAD: '/w/evil.so' });
+    expect(prepared.argv.join(' ')).not.toContain('/w/evil.so');
+    const plain = transformLaunch({ argv: CMD, cwd: '/w', env, sandbox: null }, fakeHost());
+    expect(plain.env).toBe(env);
   });
 });
 
