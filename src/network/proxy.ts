@@ -210,6 +210,10 @@ export interface ProxyStats {
   /** Bridge connections dropped for a malformed preamble or an unknown token. */
   readonly badPreambles: number;
   readonly upstreamFailures: number;
+  /** Bytes held in the proxy's stream buffers now, both directions, all connections. */
+  readonly bufferedBytes: number;
+  /** Sockets the proxy stopped reading because the other side is slower (backpressure). */
+  readonly pausedReads: number;
 }
 
 type Door = 'bridge' | 'loopback';
@@ -378,7 +382,13 @@ export class NetworkProxy {
   }
 
   stats(): ProxyStats {
-    return { connectionsOpen: this.#clients, ...this.#stats };
+    let bufferedBytes = 0;
+    let pausedReads = 0;
+    for (const socket of this.#sockets) {
+      bufferedBytes += socket.writableLength + socket.readableLength;
+      if (socket.isPaused() && !socket.destroyed) pausedReads++;
+    }
+    return { connectionsOpen: this.#clients, ...this.#stats, bufferedBytes, pausedReads };
   }
 
   /** Registers a process. Its lease must be closed when the process is gone. */

@@ -4,11 +4,11 @@
  * Every test host here is loopback, so the policies allow `127.0.0.1` or `localhost` exactly (the
  * only way a local address is allowed).
  */
-import { connect, type Socket } from 'node:net';
+import { connect, createServer as createNetServer, type Socket } from 'node:net';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { request as httpRequest } from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { NetworkPolicyDecision } from '../../src/core/types.js';
 import {
   applyProxyEnv,
@@ -522,6 +522,64 @@ describe.skipIf(!available)('the managed-network proxy', () => {
     await lease.close();
     await closed;
     await expect(lease.listenLoopback()).rejects.toThrow(/closed/);
+  });
+
+  it('buffers a bounded amount both ways when one side does not read (backpressure)', async () => {
+    const proxy = await startProxy();
+    const { port } = await leaseOn(proxy, 'p-backpressure', { '127.0.0.1': 'allow' });
+    const total = 64 << 20;
+    const chunk = Buffer.alloc(1 << 20, 0x61);
+    // A raw TCP origin: streams `total` bytes (honouring drain), and never reads what it is sent.
+    let sent = 0;
+    const sinkSockets = new Set<Socket>();
+    const sink = createNetServer((socket) => {
+      sinkSockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.pause();
+      const pump = () => {
+        while (sent < total) {
+          sent += chunk.length;
+          if (!socket.write(chunk)) return void socket.once('drain', pump);
+        }
+        socket.end();
+      };
+      pump();
+    });
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => {
+      for (const socket of sinkSockets) socket.destroy();
+      return new Promise<void>((resolve) => sink.close(() => resolve()));
+    });
+    const client = connect(port, '127.0.0.1');
+    client.on('error', () => undefined);
+    cleanups.push(() => void client.destroy());
+    await new Promise((resolve) => client.once('connect', resolve));
+    const sinkPort = (sink.address() as { port: number }).port;
+    client.write(`CONNECT 127.0.0.1:${sinkPort} HTTP/1.1\r\nHost: 127.0.0.1:${sinkPort}\r\n\r\n`);
+    const head = await firstData(client);
+    expect(head).toMatch(/^HTTP\/1\.1 200 /);
+    client.pause();
+    // The origin's first bytes may share a read with the proxy's answer.
+    let received = head.length - head.indexOf('\r\n\r\n') - 4;
+    // Downstream: the client reads nothing, so the proxy must stop reading the origin.
+    await vi.waitFor(() => expect(proxy.stats().pausedReads).toBeGreaterThanOrEqual(1), { timeout: 10_000 });
+    expect(proxy.stats().bufferedBytes).toBeLessThan(4 << 20);
+    expect(sent).toBeLessThan(total);
+    // Upstream: the origin reads nothing, so the client's writes must back up, not the proxy.
+    let written = 0;
+    const pump = () => {
+      while (written < total) {
+        written += chunk.length;
+        if (!client.write(chunk)) return void client.once('drain', pump);
+      }
+    };
+    pump();
+    await vi.waitFor(() => expect(proxy.stats().pausedReads).toBeGreaterThanOrEqual(2), { timeout: 10_000 });
+    expect(proxy.stats().bufferedBytes).toBeLessThan(8 << 20);
+    // And everything still arrives once the client reads.
+    client.on('data', (data: Buffer) => (received += data.length));
+    client.resume();
+    await vi.waitFor(() => expect(received).toBe(total), { timeout: 30_000 });
   });
 
   it('survives 200 concurrent connections from 20 processes, each attributed right', async () => {
