@@ -25,7 +25,8 @@ export function parseHostName(input: string): HostName | null {
   if (host.length === 0 || host.length > 1024) return null;
   if (host.startsWith('[')) {
     if (!host.endsWith(']')) return null;
-    const ip = parseIpLiteral(host.slice(1, -1));
+    // RFC 6874: a zone in a URL is written `%25zone`.
+    const ip = parseIpLiteral(host.slice(1, -1).replace('%25', '%'));
     if (ip === null || ip.family !== 6) return null;
     return { text: formatIp(ip), ip };
   }

@@ -642,17 +642,27 @@ export class NetworkProxy {
     });
   }
 
-  /** Joins a client and an upstream socket until both ends closed; idle ones are closed. */
+  /**
+   * Joins a client and an upstream socket. A half-close travels (pipe ends the other side once
+   * this one's input ended, after flushing); an error, an idle timeout, or a close before the
+   * input ended tears both down.
+   */
   #splice(client: Socket, upstream: Socket): void {
-    const idle = this.#options.idleTimeoutMs;
-    const destroyBoth = () => {
+    const abort = () => {
       client.destroy();
       upstream.destroy();
     };
-    for (const socket of [client, upstream]) {
-      socket.setTimeout(idle, destroyBoth);
-      socket.on('error', destroyBoth);
-      socket.once('close', destroyBoth);
+    const pairs: [Socket, Socket][] = [
+      [client, upstream],
+      [upstream, client],
+    ];
+    for (const [socket, other] of pairs) {
+      socket.setTimeout(this.#options.idleTimeoutMs, abort);
+      socket.on('error', abort);
+      socket.once('close', (hadError: boolean) => {
+        // A clean close after the input ended leaves the other side to finish what it is sending.
+        if (hadError || !socket.readableEnded) other.destroy();
+      });
     }
     client.pipe(upstream);
     upstream.pipe(client);

@@ -582,6 +582,38 @@ describe.skipIf(!available)('the managed-network proxy', () => {
     await vi.waitFor(() => expect(received).toBe(total), { timeout: 30_000 });
   });
 
+  it('carries a half-close through a tunnel, and the whole reply after it', async () => {
+    const proxy = await startProxy();
+    const { port } = await leaseOn(proxy, 'p-half-close', { '127.0.0.1': 'allow' });
+    const reply = 16 << 20;
+    // Answers only once the request ended (the client's FIN came through), then closes.
+    const origin = createNetServer({ allowHalfOpen: true }, (socket) => {
+      let request = '';
+      socket.on('data', (data: Buffer) => (request += data.toString()));
+      socket.on('end', () => socket.end(Buffer.alloc(reply, request === 'ping' ? 0x62 : 0x21)));
+    });
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => origin.close(() => resolve())));
+    const originPort = (origin.address() as { port: number }).port;
+    const client = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    client.on('error', () => undefined);
+    cleanups.push(() => void client.destroy());
+    await new Promise((resolve) => client.once('connect', resolve));
+    client.write(`CONNECT 127.0.0.1:${originPort} HTTP/1.1\r\nHost: 127.0.0.1:${originPort}\r\n\r\n`);
+    const head = await firstData(client);
+    expect(head).toMatch(/^HTTP\/1\.1 200 /);
+    let received = head.length - head.indexOf('\r\n\r\n') - 4;
+    let wrong = 0;
+    client.on('data', (data: Buffer) => {
+      received += data.length;
+      if (data.some((byte) => byte !== 0x62)) wrong++;
+    });
+    const ended = new Promise((resolve) => client.once('end', resolve));
+    client.end('ping');
+    await ended;
+    expect({ received, wrong }).toEqual({ received: reply, wrong: 0 });
+  });
+
   it('survives 200 concurrent connections from 20 processes, each attributed right', async () => {
     const proxy = await startProxy();
     const leases: { lease: ProxyLease; port: number; decisions: NetworkPolicyDecision[] }[] = [];
