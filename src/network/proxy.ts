@@ -775,6 +775,7 @@ export class NetworkProxy {
       return;
     }
     this.#clearDeadline(connection);
+    res.on('error', () => undefined);
     connection.inFlight++;
     res.once('close', () => {
       connection.inFlight--;
