@@ -27,6 +27,53 @@ export interface ClosedEvent {
 }
 export type ProcessEvent = OutputEvent | ExitedEvent | ClosedEvent;
 
+/** The protocol a managed-network request arrived on, as the reference names it. */
+export type NetworkProtocol = 'http' | 'https_connect' | 'socks5_tcp' | 'socks5_udp';
+
+/**
+ * Why the managed-network proxy decided as it did: `allow`; `denied` (a deny pattern matched);
+ * `not_allowed` (no allow pattern matched); `not_allowed_local` (a loopback, private, link-local or
+ * metadata address, by literal or by resolution); `method_not_allowed` / `mitm_required` (the
+ * `limited` mode refused the method or a tunnel).
+ */
+export type NetworkDecisionReason =
+  'allow' | 'denied' | 'not_allowed' | 'not_allowed_local' | 'method_not_allowed' | 'mitm_required';
+
+/**
+ * One decision of the managed-network proxy, shaped as the `network/policyDecision` notification
+ * of the reference server (member order included). `method` is absent for SOCKS5, `client` when
+ * the peer is unknown.
+ */
+export interface NetworkPolicyDecision {
+  readonly processId: string;
+  /** ISO 8601, UTC, milliseconds. */
+  readonly timestamp: string;
+  /** `domain` for the host decision, `non_domain` for the mode guard that may follow it. */
+  readonly scope: 'domain' | 'non_domain';
+  readonly decision: 'allow' | 'deny';
+  readonly source: 'baseline_policy' | 'mode_guard';
+  readonly reason: NetworkDecisionReason;
+  readonly protocol: NetworkProtocol;
+  readonly host: string;
+  readonly port: number;
+  readonly method?: string;
+  readonly client?: string;
+  readonly policyOverride: boolean;
+}
+
+/**
+ * A managed-network decision in a process's event stream. It has no seq of its own (output seqs
+ * stay dense); `afterSeq` is the seq of the last log event before it, which places it on replay.
+ */
+export interface NetworkEvent {
+  readonly type: 'network';
+  readonly afterSeq: number;
+  readonly decision: NetworkPolicyDecision;
+}
+
+/** The log events of a process interleaved with its network decisions. */
+export type ProcessActivity = ProcessEvent | NetworkEvent;
+
 export interface OutputChunk {
   readonly seq: number;
   readonly stream: OutputStream;
@@ -114,6 +161,11 @@ export interface ProcessInfo {
   readonly exitCode: number | null;
   readonly closed: boolean;
   readonly startedAtMs: number;
+  /**
+   * Managed network: the most recent denials of the proxy for this process (bounded, oldest
+   * dropped first). Absent when the process has no managed network or the backend does not report it.
+   */
+  readonly networkDenials?: readonly NetworkPolicyDecision[];
 }
 
 /** One started process. */

@@ -2,11 +2,14 @@
  * The main-thread face of one process: its OutputLog, its state, and the control proxy to its
  * ProcessActor. Implements the public `ExecProcess`. Only the Supervisor creates and removes it.
  */
-import type { Observable } from 'rxjs';
+import { Observable, Subject } from 'rxjs';
 import { NotATtyError, UnknownProcessError } from '../errors.js';
 import type { ActorEvent, ProcessControl } from '../actor/messages.js';
 import type {
   ExecProcess,
+  NetworkEvent,
+  NetworkPolicyDecision,
+  ProcessActivity,
   ProcessEvent,
   ProcessInfo,
   ReadOptions,
@@ -33,6 +36,9 @@ export interface HandleSettings {
 
 /** How many distinct writeIds a process remembers for deduplication. */
 const WRITE_IDS_REMEMBERED = 4096;
+/** Managed network: decisions kept for replay on `activity$`, and denials kept for `info()`. */
+const NETWORK_EVENTS_RETAINED = 256;
+const NETWORK_DENIALS_RETAINED = 64;
 const DEFAULT_READ_MAX_BYTES = Number.MAX_SAFE_INTEGER;
 const encoder = new TextEncoder();
 
@@ -56,6 +62,12 @@ export class ProcessHandle implements ExecProcess {
   /** Fallback answers of control calls still waiting for the actor (see `#call`). */
   readonly #pendingCalls = new Set<() => void>();
   #actorIsGone = false;
+  // Managed network (see `recordNetworkDecision`).
+  #managedNetwork = false;
+  #networkEvents: NetworkEvent[] = [];
+  readonly #networkLive = new Subject<NetworkEvent>();
+  #networkDenials: NetworkPolicyDecision[] = [];
+  #networkDenialsTotal = 0;
 
   constructor(settings: HandleSettings) {
     this.processId = settings.processId;
@@ -92,6 +104,48 @@ export class ProcessHandle implements ExecProcess {
   }
   get events$(): Observable<ProcessEvent> {
     return this.#log.events$;
+  }
+
+  /**
+   * `events$` with the process's managed-network decisions interleaved: each `network` event
+   * carries no seq (output seqs stay dense) and replays after the log event its `afterSeq` names.
+   * Completes after `closed`; decisions that arrive later reach `info()` only.
+   */
+  get activity$(): Observable<ProcessActivity> {
+    return new Observable<ProcessActivity>((subscriber) => {
+      const retained = [...this.#networkEvents];
+      let next = 0;
+      let replaying = true;
+      const flushBefore = (seq: number) => {
+        while (next < retained.length && retained[next]!.afterSeq < seq) subscriber.next(retained[next++]!);
+      };
+      const live = this.#networkLive.subscribe((event) => {
+        if (!replaying) subscriber.next(event);
+      });
+      const log = this.#log.events$.subscribe({
+        next: (event) => {
+          if (replaying) flushBefore(event.seq);
+          subscriber.next(event);
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => {
+          flushBefore(Number.POSITIVE_INFINITY);
+          subscriber.complete();
+        },
+      });
+      // events$ replays synchronously: what is left was recorded after the last retained event.
+      flushBefore(Number.POSITIVE_INFINITY);
+      replaying = false;
+      return () => {
+        live.unsubscribe();
+        log.unsubscribe();
+      };
+    });
+  }
+
+  /** Managed network: the denials in total (`info()` keeps only the most recent). */
+  get networkDenialsTotal(): number {
+    return this.#networkDenialsTotal;
   }
 
   // ---- Supervisor side ----------------------------------------------------------------------
@@ -133,6 +187,34 @@ export class ProcessHandle implements ExecProcess {
       default:
         return;
     }
+  }
+
+  /** The process runs behind the managed-network proxy: `info()` reports its denials. */
+  useManagedNetwork(): void {
+    this.#managedNetwork = true;
+  }
+
+  /**
+   * A decision of the managed-network proxy for this process. Kept for `info()` when a denial;
+   * on `activity$` (after the current last log event) unless the log is already closed.
+   */
+  recordNetworkDecision(decision: NetworkPolicyDecision): void {
+    if (this.#state === 'removed') return;
+    this.#managedNetwork = true;
+    if (decision.decision === 'deny') {
+      this.#networkDenialsTotal++;
+      this.#networkDenials.push(decision);
+      if (this.#networkDenials.length > NETWORK_DENIALS_RETAINED) {
+        this.#networkDenials = this.#networkDenials.slice(-NETWORK_DENIALS_RETAINED);
+      }
+    }
+    if (this.#log.isClosed) return;
+    const event: NetworkEvent = { type: 'network', afterSeq: this.#log.nextSeq - 1, decision };
+    this.#networkEvents.push(event);
+    if (this.#networkEvents.length > NETWORK_EVENTS_RETAINED) {
+      this.#networkEvents = this.#networkEvents.slice(-NETWORK_EVENTS_RETAINED);
+    }
+    this.#networkLive.next(event);
   }
 
   /** The worker that owned the process died: record the failure, the exit and the close. */
@@ -253,6 +335,7 @@ export class ProcessHandle implements ExecProcess {
       exitCode: this.#log.exitCode,
       closed: this.#log.isClosed,
       startedAtMs: this.startedAtMs,
+      ...(this.#managedNetwork ? { networkDenials: [...this.#networkDenials] } : {}),
     };
   }
 
