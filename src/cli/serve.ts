@@ -13,6 +13,8 @@ import { startServer } from '../server/server.js';
 
 /** Exit code for a bad command line (listen URL, token), as the reference uses. */
 const EXIT_USAGE = 2;
+/** Exit code when the server cannot run: the address cannot be bound, the runtime cannot start. */
+const EXIT_UNAVAILABLE = 1;
 /** A shutdown that takes longer than this is cut short: children are killed at once. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -98,7 +100,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
     // Validate before anything starts, so a bad flag costs no worker threads.
     resolveServerOptions(options);
   } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    logger.error({ err: briefError(error) }, 'invalid command line');
     return EXIT_USAGE;
   }
 
@@ -111,19 +113,21 @@ export async function serve(flags: ServeFlags): Promise<number> {
       logger,
     });
   } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-    return isExecError(error) ? EXIT_USAGE : 1;
+    if (isExecError(error)) {
+      logger.error({ err: briefError(error) }, 'invalid command line');
+      return EXIT_USAGE;
+    }
+    logger.error({ err: error }, 'the runtime could not start');
+    return EXIT_UNAVAILABLE;
   }
 
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
     server = await startServer({ ...options, runtime });
   } catch (error) {
-    process.stderr.write(
-      `failed to listen on ${flags.listen}: ${error instanceof Error ? error.message : String(error)}\n`,
-    );
+    logger.error({ listen: flags.listen, err: briefError(error) }, 'failed to listen');
     await runtime.destroy();
-    return 1;
+    return EXIT_UNAVAILABLE;
   }
   process.stdout.write(`${server.url}\n`);
 
@@ -136,16 +140,16 @@ export async function serve(flags: ServeFlags): Promise<number> {
         return;
       }
       stopping = true;
-      logger.info(`${signal}: shutting down`);
+      logger.info({ signal }, 'shutting down');
       const force = setTimeout(() => {
-        logger.warn(`shutdown took longer than ${SHUTDOWN_GRACE_MS} ms; killing remaining processes`);
+        logger.warn({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown took too long; killing remaining processes');
         void runtime.destroy().finally(resolve);
       }, SHUTDOWN_GRACE_MS);
       force.unref();
       void server
         .close()
         .then(() => runtime.close())
-        .catch((error: unknown) => logger.error(`shutdown failed: ${String(error)}`))
+        .catch((error: unknown) => logger.error({ err: error }, 'shutdown failed'))
         .finally(() => {
           clearTimeout(force);
           resolve();
@@ -156,4 +160,11 @@ export async function serve(flags: ServeFlags): Promise<number> {
   });
   // Worker threads and stdin listeners may keep the loop alive; the server is done.
   process.exit(0);
+}
+
+/** An error as a log field without its stack: for failures whose message says everything. */
+function briefError(error: unknown): { message: string; code?: string } {
+  if (!(error instanceof Error)) return { message: String(error) };
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? { message: error.message, code } : { message: error.message };
 }

@@ -70,7 +70,10 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
         ? { status: 503 as const, reason: 'shutting down' }
         : admitUpgrade(request, resolved.token);
     if (refusal !== null) {
-      logger.warn(`refused websocket upgrade from ${peerOf(request)}: ${refusal.status} ${refusal.reason}`);
+      logger.warn(
+        { peer: peerOf(request), status: refusal.status, reason: refusal.reason },
+        'refused websocket upgrade',
+      );
       refuseUpgrade(socket, refusal);
       return;
     }
@@ -80,7 +83,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
       connections.add(connection);
       metrics.connectionsOpen += 1;
       metrics.connectionsTotal += 1;
-      logger.debug(`connection from ${peer}`);
+      logger.debug({ peer }, 'connection opened');
       void connection.closed.then(() => connections.delete(connection));
     });
   });
@@ -92,11 +95,11 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
       resolve();
     });
   });
-  http.on('error', (error) => logger.error(`http server error: ${error.message}`));
+  http.on('error', (error) => logger.error({ err: error }, 'http server error'));
 
   const address = http.address() as AddressInfo;
   const url = formatWsUrl(address.address, address.port);
-  logger.info(`listening on ${url}`);
+  logger.info({ url }, 'listening');
 
   async function shutdown(): Promise<void> {
     const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
