@@ -162,6 +162,7 @@ export class Connection implements ConnectionState {
 
   /** Synchronous up to the handler's first await: see the ordering rule in handlers.ts. */
   #dispatch(id: RequestId, method: string, rawParams: unknown): void {
+    const answered = this.#metrics.timeRequest(method);
     let outcome: Promise<unknown>;
     try {
       const entry = requestMethodsByName.get(method);
@@ -170,12 +171,19 @@ export class Connection implements ConnectionState {
       const params = parseParams(entry.method.params, rawParams);
       outcome = (handlers[entry.key] as AnyHandler)(this, params);
     } catch (error) {
+      answered(false);
       this.#sendError(id, method, error);
       return;
     }
     outcome.then(
-      (result) => this.#send(encodeResult(id, result)),
-      (error: unknown) => this.#sendError(id, method, error),
+      (result) => {
+        answered(true);
+        this.#send(encodeResult(id, result));
+      },
+      (error: unknown) => {
+        answered(false);
+        this.#sendError(id, method, error);
+      },
     );
   }
 

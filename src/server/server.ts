@@ -9,7 +9,7 @@ import { ExecRuntime } from '../runtime/exec-runtime.js';
 import { Connection } from './connection.js';
 import { admitUpgrade, bearerMatches, refuseUpgrade } from './http-auth.js';
 import { formatWsUrl } from './listen-url.js';
-import { ServerMetrics } from './metrics.js';
+import { METRICS_CONTENT_TYPE, ServerMetrics } from './metrics.js';
 import { fileSystemOf, type ServerRuntime } from './runtime-port.js';
 import { resolveServerOptions, type ServerOptions } from './server-options.js';
 import { SessionRegistry } from './session-registry.js';
@@ -31,7 +31,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
   const { logger } = resolved;
   const ownsRuntime = resolved.runtime === undefined;
   const runtime: ServerRuntime = resolved.runtime ?? (await ExecRuntime.create({ logger }));
-  const metrics = new ServerMetrics();
+  const metrics = new ServerMetrics(() => runtime.stats());
   const registry = new SessionRegistry(runtime, resolved.detachTtlMs, logger, metrics);
   const fileSystem = fileSystemOf(runtime);
   const connections = new Set<Connection>();
@@ -59,7 +59,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
       if (resolved.token !== null && !bearerMatches(request.headers.authorization, resolved.token)) {
         return reply(401, 'missing or wrong bearer token\n');
       }
-      return reply(200, metrics.render(runtime.stats()), 'text/plain; version=0.0.4; charset=utf-8');
+      return void metrics.render().then((text) => reply(200, text, METRICS_CONTENT_TYPE));
     }
     return reply(404, 'not found\n');
   }
