@@ -2,7 +2,6 @@
  * `execvisor serve`: the exec server on a WebSocket. Prints exactly one line, `ws://<ip>:<port>`,
  * on stdout once bound (scripts read the port from it); everything else goes to stderr.
  */
-import { readFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError as CommanderArgumentError, Option } from 'commander';
 import { isExecError } from '../errors.js';
 import { ExecRuntime } from '../runtime/exec-runtime.js';
@@ -10,9 +9,9 @@ import { stderrLogger } from '../core/logger.js';
 import { DEFAULT_LISTEN_URL } from '../server/listen-url.js';
 import { resolveServerOptions, SERVER_DEFAULTS, type ServerOptions } from '../server/server-options.js';
 import { startServer } from '../server/server.js';
+import { EXIT_USAGE } from './exit-codes.js';
+import { readToken } from './token.js';
 
-/** Exit code for a bad command line (listen URL, token), as the reference uses. */
-const EXIT_USAGE = 2;
 /** Exit code when the server cannot run: the address cannot be bound, the runtime cannot start. */
 const EXIT_UNAVAILABLE = 1;
 /** A shutdown that takes longer than this is cut short: children are killed at once. */
@@ -75,15 +74,6 @@ export function registerServeCommand(program: Command): Command {
     });
 }
 
-async function readToken(flags: ServeFlags): Promise<string | null> {
-  if (flags.tokenFile === undefined) {
-    const fromEnv = process.env.EXEC_SERVER_TOKEN;
-    return fromEnv === undefined || fromEnv === '' ? null : fromEnv;
-  }
-  // Editors and `echo` leave a trailing newline; it is never part of the token.
-  return (await readFile(flags.tokenFile, 'utf8')).replace(/\r?\n$/, '');
-}
-
 /** Runs the server until SIGTERM/SIGINT; resolves with the process exit code. */
 export async function serve(flags: ServeFlags): Promise<number> {
   const logger = stderrLogger(flags.logLevel);
@@ -91,7 +81,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
   try {
     options = {
       listen: flags.listen,
-      token: await readToken(flags),
+      token: await readToken(flags.tokenFile),
       maxMessageBytes: flags.maxMessageBytes,
       maxProcessesPerConnection: flags.maxProcessesPerConnection,
       detachTtlMs: flags.detachTtlMs,

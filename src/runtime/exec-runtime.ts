@@ -24,6 +24,8 @@ import {
   type ExecRuntimeOptions,
   type ResolvedRuntimeOptions,
 } from '../core/options.js';
+import { execOn, type ExecOptions, type ExecResultOf } from '../core/exec.js';
+import { startWithLimits } from '../core/start-limits.js';
 import type { ExecBackend, ExecProcess, ProcessInfo, StartOptions } from '../core/types.js';
 import { workerPath } from '../core/worker-path.js';
 
@@ -47,7 +49,12 @@ export class ExecSession implements ExecBackend {
   }
 
   start(options: StartOptions): Promise<ExecProcess> {
-    return this.#supervisor.start(this.#session, options);
+    return startWithLimits(options, (checked) => this.#supervisor.start(this.#session, checked));
+  }
+
+  /** Starts a process in this session and resolves with its output once it closed (see ExecRuntime). */
+  exec<O extends ExecOptions>(options: O): Promise<ExecResultOf<O>> {
+    return execOn(this, options);
   }
 
   get(processId: string): ExecProcess | undefined {
@@ -96,6 +103,16 @@ export class ExecRuntime implements ExecBackend, FileSystemBackend {
 
   start(options: StartOptions): Promise<ExecProcess> {
     return this.#default.start(options);
+  }
+
+  /**
+   * Starts a process, waits for it to close and resolves with `{stdout, stderr, exitCode, signal,
+   * timedOut, durationMs}`: output decoded as UTF-8 (across chunk boundaries) or, with
+   * `encoding: 'buffer'`, as bytes; at most `maxBuffer` bytes per stream. A non-zero exit is a
+   * result, not an error.
+   */
+  exec<O extends ExecOptions>(options: O): Promise<ExecResultOf<O>> {
+    return this.#default.exec(options);
   }
 
   get(processId: string): ExecProcess | undefined {
