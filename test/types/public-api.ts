@@ -3,9 +3,10 @@
  * `@ts-expect-error` line must fail to compile, or tsc reports the directive as unused.
  */
 import { pino } from 'pino';
-import {
+import type {
   ExecRuntime,
-  ExecServerClient,
+  ExecServerClient} from '../../src/index.js';
+import {
   type ExecProcess,
   type Logger,
   type SandboxOptions,
