@@ -71,7 +71,7 @@ export function registerLoadCommand(program: Command): Command {
     .addOption(
       new Option(
         '--scenario <name>',
-        'spawn: /bin/true; stream: verified output; interactive: pty echo; mixed',
+        '(required) spawn: /bin/true; stream: verified output; interactive: pty echo; mixed',
       )
         .choices(['spawn', 'stream', 'interactive', 'mixed'])
         .makeOptionMandatory(),
