@@ -119,9 +119,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
     await runtime.destroy();
     return EXIT_UNAVAILABLE;
   }
-  process.stdout.write(`${server.url}\n`);
-
-  await new Promise<void>((resolve) => {
+  const stopped = new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
@@ -148,6 +146,9 @@ export async function serve(flags: ServeFlags): Promise<number> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+  // Ready only now: a SIGTERM sent the moment the URL is read must find its handler installed.
+  process.stdout.write(`${server.url}\n`);
+  await stopped;
   // Worker threads and stdin listeners may keep the loop alive; the server is done.
   process.exit(0);
 }

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ExecRuntime} from '../../src/index.js';
+import type { ExecRuntime } from '../../src/index.js';
 import { ErrorCodes, errorCodeOf, timedOut, type ExecServerClient } from '../../src/index.js';
 import { inProcessBackend, wireBackend } from '../helpers/backends.js';
 import type { BackendUnderTest } from './behaviour-suite.js';

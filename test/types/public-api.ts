@@ -3,15 +3,8 @@
  * `@ts-expect-error` line must fail to compile, or tsc reports the directive as unused.
  */
 import { pino } from 'pino';
-import type {
-  ExecRuntime,
-  ExecServerClient} from '../../src/index.js';
-import {
-  type ExecProcess,
-  type Logger,
-  type SandboxOptions,
-  type StartOptions,
-} from '../../src/index.js';
+import type { ExecRuntime, ExecServerClient } from '../../src/index.js';
+import { type ExecProcess, type Logger, type SandboxOptions, type StartOptions } from '../../src/index.js';
 
 declare const runtime: ExecRuntime;
 declare const client: ExecServerClient;
