@@ -34,7 +34,9 @@ export async function startWithLimits(
   options: StartOptions,
   start: (options: StartOptions) => Promise<ExecProcess>,
 ): Promise<ExecProcess> {
-  const { timeoutMs, signal, terminateGraceMs, ...rest } = options ?? {};
+  // Not an object: the backend's own validation names the problem.
+  if (typeof options !== 'object' || options === null) return start(options);
+  const { timeoutMs, signal, terminateGraceMs, ...rest } = options;
   const timeout = milliseconds('timeoutMs', timeoutMs, 1);
   const graceMs = milliseconds('terminateGraceMs', terminateGraceMs, 0) ?? DEFAULT_TERMINATE_GRACE_MS;
   if (signal != null && !(signal instanceof AbortSignal)) {
