@@ -41,6 +41,8 @@ export const ErrorCodes = {
   FS_IO: 'EXEC_ERR_FS_IO',
   /** A bug: something that should not happen did. */
   INTERNAL: 'EXEC_ERR_INTERNAL',
+  /** The caller's AbortSignal fired: the start was not made, or the wait was given up. */
+  ABORTED: 'EXEC_ERR_ABORTED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -170,6 +172,13 @@ export class FsIoError extends ExecError {
 export class InternalError extends ExecError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(ErrorCodes.INTERNAL, message, options);
+  }
+}
+
+/** The caller's AbortSignal fired; `cause` is the signal's reason. */
+export class AbortedError extends ExecError {
+  constructor(what: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.ABORTED, `${what} was aborted`, options);
   }
 }
 

@@ -2,7 +2,11 @@
 export { ExecRuntime, ExecSession } from './runtime/exec-runtime.js';
 export type { ExecRuntimeOptions, ResolvedRuntimeOptions } from './core/options.js';
 export { RUNTIME_DEFAULTS } from './core/options.js';
-export type { Logger } from './core/logger.js';
+export { DEFAULT_MAX_BUFFER } from './core/exec.js';
+export type { ExecOptions, ExecResult, ExecResultOf } from './core/exec.js';
+export { DEFAULT_TERMINATE_GRACE_MS, timedOut } from './core/start-limits.js';
+export { OutputDecoder } from './core/output-decoder.js';
+export type { LogFields, Logger, LogLevel } from './core/logger.js';
 export { silentLogger, stderrLogger } from './core/logger.js';
 export type { RuntimeStats } from './supervisor/supervisor.js';
 export type {
@@ -17,6 +21,7 @@ export type {
   OutputChunk,
   OutputEvent,
   OutputStream,
+  PosixSignal,
   ProcessEvent,
   ProcessInfo,
   ReadOptions,
@@ -29,7 +34,22 @@ export type {
   WriteOptions,
   WriteStatus,
 } from './core/types.js';
+export type {
+  FileSystemPathOption,
+  FileSystemPolicyOption,
+  NetworkPolicyOption,
+  ReadOnlyAccessOption,
+  SandboxModeOption,
+  SandboxOptions,
+  SandboxPolicyOption,
+  SpecialPathOption,
+} from './core/sandbox-options.js';
+export { ExecServerClient } from './client/exec-server-client.js';
+export type { ExecServerClientOptions } from './client/exec-server-client.js';
+export { RemoteProcess } from './client/remote-process.js';
+export type { ServerCapabilities } from './rpc/wire-types.js';
 export {
+  AbortedError,
   ClosedError,
   DuplicateProcessError,
   EmptyArgvError,
@@ -37,11 +57,14 @@ export {
   ExecError,
   FsInvalidError,
   FsIoError,
+  InternalError,
   InvalidArgumentError,
   LimitError,
   NotATtyError,
+  ProtocolError,
   RemoteError,
   SandboxError,
+  SessionError,
   SpawnError,
   TransportError,
   UnknownProcessError,

@@ -5,7 +5,6 @@
  * `load/report.ts`. Progress goes to stderr, the summary to stdout (JSON with `--json`); the exit
  * code is 1 when any operation failed or any byte was lost or wrong.
  */
-import { readFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError as CommanderArgumentError, Option } from 'commander';
 import { ExecServerClient } from '../client/index.js';
 import { ExecRuntime } from '../runtime/exec-runtime.js';
@@ -14,11 +13,13 @@ import type { ExecBackend } from '../core/types.js';
 import { Progress } from './load/progress.js';
 import { LoadStats, renderSummary, summarize, type LoadFlags } from './load/report.js';
 import { run } from './load/scenarios.js';
+import { EXIT_FAILURE as EXIT_OWN_ERROR } from './exit-codes.js';
+import { readToken } from './token.js';
 
 /** Exit code when an operation failed or a byte was lost or wrong. */
 const EXIT_FAILED = 1;
-/** Exit code when the backend could not be reached or created. */
-const EXIT_UNAVAILABLE = 2;
+/** Exit code when the backend could not be reached or created (an error of execvisor's own). */
+const EXIT_UNAVAILABLE = EXIT_OWN_ERROR;
 const MiB = 1 << 20;
 
 // ---- command line --------------------------------------------------------------------------
@@ -70,7 +71,7 @@ export function registerLoadCommand(program: Command): Command {
     .addOption(
       new Option(
         '--scenario <name>',
-        'spawn: /bin/true; stream: verified output; interactive: pty echo; mixed',
+        '(required) spawn: /bin/true; stream: verified output; interactive: pty echo; mixed',
       )
         .choices(['spawn', 'stream', 'interactive', 'mixed'])
         .makeOptionMandatory(),
@@ -141,12 +142,6 @@ async function load(flags: LoadFlags, options: { unboundedCount: boolean }): Pro
 }
 
 // ---- plumbing --------------------------------------------------------------------------------
-
-async function readToken(file: string | undefined): Promise<string | undefined> {
-  if (file === undefined) return process.env.EXEC_SERVER_TOKEN;
-  // Editors and `echo` leave a trailing newline; it is never part of the token.
-  return (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
-}
 
 async function closeBackend(backend: ExecBackend): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

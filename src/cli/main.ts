@@ -1,103 +1,36 @@
 #!/usr/bin/env node
-/** The `execvisor` command line: serve, run, load. */
-import { Command, InvalidArgumentError as CommanderArgumentError, Option } from 'commander';
-import { ExecRuntime } from '../runtime/exec-runtime.js';
-import { stderrLogger } from '../core/logger.js';
-import { sandboxConfigFromFlags } from '../sandbox/index.js';
-import { runCommand } from './run.js';
+/** The `execvisor` command line: serve, run, load. Exit codes and error lines: exit-codes.ts. */
+import { Command, CommanderError } from 'commander';
+import { serverVersion } from '../server/server-version.js';
+import { EXIT_FAILURE, EXIT_USAGE, errorLine, exitAfterFlush } from './exit-codes.js';
 import { registerLoadCommand } from './load.js';
+import { registerRunCommand } from './run.js';
 import { registerServeCommand } from './serve.js';
-import { ExecServerClient } from '../client/index.js';
 
 const program = new Command('execvisor')
   .description(
     'Exec server for AI agents: sandboxed commands with replayable output, in-process or over WebSocket',
   )
-  .showHelpAfterError();
+  .version(serverVersion(), '-V, --version', 'print the version')
+  // Usage errors are one line, `execvisor: <what is wrong>`, and exit 2 (set before the
+  // subcommands are added: they inherit it).
+  .exitOverride()
+  .configureOutput({
+    outputError: (text, write) =>
+      write(`execvisor: ${text.replace(/^error: /, '').trimEnd()} (see --help)\n`),
+  });
 
 registerServeCommand(program);
 registerLoadCommand(program);
+registerRunCommand(program);
 
-program
-  .command('run')
-  .description(
-    'run one command through the embedded runtime (or a server with --remote) and exit with its code',
-  )
-  .argument('<command...>', 'the command and its arguments (put -- before it)')
-  .option('--tty', 'run under a pseudo-terminal; the local terminal goes raw', false)
-  .option('--cwd <dir>', 'working directory', process.cwd())
-  .option('--clean-env', 'start the command with an empty environment instead of this one', false)
-  .addOption(
-    new Option('--sandbox <policy>', 'run under a sandbox policy').choices(['read-only', 'workspace-write']),
-  )
-  .option('--writable-root <dir>', 'with --sandbox workspace-write: another writable directory', collect, [])
-  .option('--network', 'with --sandbox: allow network access', false)
-  .option(
-    '--bwrap <path>',
-    'the bwrap to sandbox with (default: $EXECVISOR_BWRAP, else /usr/bin/bwrap, /bin/bwrap, /usr/local/bin/bwrap)',
-  )
-  .option('--remote <url>', 'run through an exec server at ws://IP:PORT instead of in-process')
-  .option('--token-file <file>', 'with --remote: file holding the bearer token')
-  .action(async (command: string[], flags: RunFlags) => {
-    const env = flags.cleanEnv ? {} : definedEnv();
-    const sandbox =
-      flags.sandbox === undefined
-        ? null
-        : sandboxConfigFromFlags({
-            policy: flags.sandbox,
-            writableRoots: flags.writableRoot,
-            network: flags.network,
-            mode: 'require',
-          });
-    const backend =
-      flags.remote === undefined
-        ? await ExecRuntime.create({
-            logger: stderrLogger('warn'),
-            ...(flags.bwrap !== undefined ? { bwrapPath: flags.bwrap } : {}),
-          })
-        : await ExecServerClient.connect(flags.remote, {
-            token: await readToken(flags.tokenFile),
-            clientName: 'execvisor-run',
-          });
-    let code = 1;
-    try {
-      code = await runCommand(backend, { argv: command, cwd: flags.cwd, env, tty: flags.tty, sandbox });
-    } catch (error) {
-      process.stderr.write(`execvisor: ${error instanceof Error ? error.message : String(error)}\n`);
-      code = 127;
-    } finally {
-      await backend.close();
-    }
-    process.exit(code);
-  });
-
-interface RunFlags {
-  tty: boolean;
-  cwd: string;
-  cleanEnv: boolean;
-  sandbox?: 'read-only' | 'workspace-write';
-  writableRoot: string[];
-  network: boolean;
-  bwrap?: string;
-  remote?: string;
-  tokenFile?: string;
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // Help and version end with 0; every other commander error is a bad command line.
+    await exitAfterFlush(error.exitCode === 0 ? 0 : EXIT_USAGE);
+  }
+  process.stderr.write(errorLine(error));
+  await exitAfterFlush(EXIT_FAILURE);
 }
-
-function collect(value: string, previous: string[]): string[] {
-  if (value.length === 0) throw new CommanderArgumentError('must not be empty');
-  return [...previous, value];
-}
-
-function definedEnv(): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined),
-  );
-}
-
-async function readToken(file: string | undefined): Promise<string | undefined> {
-  if (file === undefined) return process.env.EXEC_SERVER_TOKEN;
-  const { readFile } = await import('node:fs/promises');
-  return (await readFile(file, 'utf8')).trim();
-}
-
-await program.parseAsync(process.argv);

@@ -2,7 +2,6 @@
  * `execvisor serve`: the exec server on a WebSocket. Prints exactly one line, `ws://<ip>:<port>`,
  * on stdout once bound (scripts read the port from it); everything else goes to stderr.
  */
-import { readFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError as CommanderArgumentError, Option } from 'commander';
 import { isExecError } from '../errors.js';
 import { ExecRuntime } from '../runtime/exec-runtime.js';
@@ -10,9 +9,11 @@ import { stderrLogger } from '../core/logger.js';
 import { DEFAULT_LISTEN_URL } from '../server/listen-url.js';
 import { resolveServerOptions, SERVER_DEFAULTS, type ServerOptions } from '../server/server-options.js';
 import { startServer } from '../server/server.js';
+import { EXIT_USAGE } from './exit-codes.js';
+import { readToken } from './token.js';
 
-/** Exit code for a bad command line (listen URL, token), as the reference uses. */
-const EXIT_USAGE = 2;
+/** Exit code when the server cannot run: the address cannot be bound, the runtime cannot start. */
+const EXIT_UNAVAILABLE = 1;
 /** A shutdown that takes longer than this is cut short: children are killed at once. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -78,15 +79,6 @@ export function registerServeCommand(program: Command): Command {
     });
 }
 
-async function readToken(flags: ServeFlags): Promise<string | null> {
-  if (flags.tokenFile === undefined) {
-    const fromEnv = process.env.EXEC_SERVER_TOKEN;
-    return fromEnv === undefined || fromEnv === '' ? null : fromEnv;
-  }
-  // Editors and `echo` leave a trailing newline; it is never part of the token.
-  return (await readFile(flags.tokenFile, 'utf8')).replace(/\r?\n$/, '');
-}
-
 /** Runs the server until SIGTERM/SIGINT; resolves with the process exit code. */
 export async function serve(flags: ServeFlags): Promise<number> {
   const logger = stderrLogger(flags.logLevel);
@@ -94,7 +86,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
   try {
     options = {
       listen: flags.listen,
-      token: await readToken(flags),
+      token: await readToken(flags.tokenFile),
       maxMessageBytes: flags.maxMessageBytes,
       maxProcessesPerConnection: flags.maxProcessesPerConnection,
       detachTtlMs: flags.detachTtlMs,
@@ -103,7 +95,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
     // Validate before anything starts, so a bad flag costs no worker threads.
     resolveServerOptions(options);
   } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    logger.error({ err: briefError(error) }, 'invalid command line');
     return EXIT_USAGE;
   }
 
@@ -117,23 +109,23 @@ export async function serve(flags: ServeFlags): Promise<number> {
       ...(flags.bwrap !== undefined ? { bwrapPath: flags.bwrap } : {}),
     });
   } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-    return isExecError(error) ? EXIT_USAGE : 1;
+    if (isExecError(error)) {
+      logger.error({ err: briefError(error) }, 'invalid command line');
+      return EXIT_USAGE;
+    }
+    logger.error({ err: error }, 'the runtime could not start');
+    return EXIT_UNAVAILABLE;
   }
 
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
     server = await startServer({ ...options, runtime });
   } catch (error) {
-    process.stderr.write(
-      `failed to listen on ${flags.listen}: ${error instanceof Error ? error.message : String(error)}\n`,
-    );
+    logger.error({ listen: flags.listen, err: briefError(error) }, 'failed to listen');
     await runtime.destroy();
-    return 1;
+    return EXIT_UNAVAILABLE;
   }
-  process.stdout.write(`${server.url}\n`);
-
-  await new Promise<void>((resolve) => {
+  const stopped = new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
@@ -142,16 +134,16 @@ export async function serve(flags: ServeFlags): Promise<number> {
         return;
       }
       stopping = true;
-      logger.info(`${signal}: shutting down`);
+      logger.info({ signal }, 'shutting down');
       const force = setTimeout(() => {
-        logger.warn(`shutdown took longer than ${SHUTDOWN_GRACE_MS} ms; killing remaining processes`);
+        logger.warn({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown took too long; killing remaining processes');
         void runtime.destroy().finally(resolve);
       }, SHUTDOWN_GRACE_MS);
       force.unref();
       void server
         .close()
         .then(() => runtime.close())
-        .catch((error: unknown) => logger.error(`shutdown failed: ${String(error)}`))
+        .catch((error: unknown) => logger.error({ err: error }, 'shutdown failed'))
         .finally(() => {
           clearTimeout(force);
           resolve();
@@ -160,6 +152,16 @@ export async function serve(flags: ServeFlags): Promise<number> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+  // Ready only now: a SIGTERM sent the moment the URL is read must find its handler installed.
+  process.stdout.write(`${server.url}\n`);
+  await stopped;
   // Worker threads and stdin listeners may keep the loop alive; the server is done.
   process.exit(0);
+}
+
+/** An error as a log field without its stack: for failures whose message says everything. */
+function briefError(error: unknown): { message: string; code?: string } {
+  if (!(error instanceof Error)) return { message: String(error) };
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? { message: error.message, code } : { message: error.message };
 }

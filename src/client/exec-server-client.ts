@@ -17,6 +17,8 @@ import type {
   RemoveParams,
   WriteFileParams,
 } from '../fs/types.js';
+import { execOn, type ExecOptions, type ExecResultOf } from '../core/exec.js';
+import { startWithLimits } from '../core/start-limits.js';
 import type { ExecBackend, ExecProcess, ProcessInfo, StartOptions } from '../core/types.js';
 import { clientNotifications, requestMethods, serverNotifications } from '../rpc/methods.js';
 import type { ServerCapabilities } from '../rpc/wire-types.js';
@@ -108,7 +110,16 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
     return this.#capabilities;
   }
 
-  async start(options: StartOptions): Promise<ExecProcess> {
+  start(options: StartOptions): Promise<ExecProcess> {
+    return startWithLimits(options, (checked) => this.#start(checked));
+  }
+
+  /** As `ExecRuntime.exec`: starts, waits for the close, resolves with the whole output. */
+  exec<O extends ExecOptions>(options: O): Promise<ExecResultOf<O>> {
+    return execOn(this, options);
+  }
+
+  async #start(options: StartOptions): Promise<ExecProcess> {
     if (this.#closing !== null) throw new ClosedError('client');
     const processId = options.processId ?? this.#freshProcessId();
     this.#early.set(processId, []);

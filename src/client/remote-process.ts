@@ -16,7 +16,7 @@
  * what they return on the server.
  */
 import { Observable, Subject } from 'rxjs';
-import { TransportError } from '../errors.js';
+import { AbortedError, TransportError } from '../errors.js';
 import type {
   ClosedEvent,
   ExecProcess,
@@ -72,6 +72,15 @@ function deferred<T>(): Deferred<T> {
   // A transport failure rejects these; nobody has to be listening for that to be fine.
   promise.catch(() => undefined);
   return { promise, resolve, reject };
+}
+
+/** `promise`, or an `AbortedError` as soon as `signal` aborts (the promise is then ignored). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError('read', { cause: signal.reason }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 export class RemoteProcess implements ExecProcess {
@@ -189,16 +198,26 @@ export class RemoteProcess implements ExecProcess {
 
   /** Never rejects for a lost transport: it answers with `failure` set and `closed: true`. */
   async read(options: ReadOptions = {}): Promise<ReadResult> {
+    const signal = options.signal ?? null;
+    if (signal?.aborted) throw new AbortedError('read', { cause: signal.reason });
     if (this.#failure === null) {
       try {
-        const wire = await this.#peer.call(requestMethods.read, {
+        const acknowledge = options.acknowledge !== false;
+        // A wait given up cannot be withdrawn from the server: a read that may be abandoned does not
+        // acknowledge there, and what it returns is acknowledged once it is taken.
+        const call = this.#peer.call(requestMethods.read, {
           processId: this.processId,
           afterSeq: options.afterSeq ?? null,
           maxBytes: options.maxBytes ?? null,
           waitMs: options.waitMs ?? null,
-          ...(options.acknowledge === false ? { acknowledge: false } : {}),
+          ...(acknowledge && signal === null ? {} : { acknowledge: false }),
         });
-        return this.#absorb(wire, options.acknowledge !== false);
+        const wire = signal === null ? await call : await untilAborted(call, signal);
+        const result = this.#absorb(wire, acknowledge && signal === null);
+        if (acknowledge && signal !== null && wire.chunks.length > 0) {
+          this.ack(wire.nextSeq - 1).catch(() => undefined);
+        }
+        return result;
       } catch (error) {
         if (!(error instanceof TransportError)) throw error;
       }

@@ -4,6 +4,7 @@
  * care which one they hold.
  */
 import type { Observable } from 'rxjs';
+import type { SandboxOptions } from './sandbox-options.js';
 
 export type OutputStream = 'stdout' | 'stderr' | 'pty';
 
@@ -92,6 +93,8 @@ export interface ReadOptions {
    * fills a gap on behalf of a consumer (not the consumer itself) passes false.
    */
   readonly acknowledge?: boolean | null;
+  /** Gives up a wait: the read then rejects with `EXEC_ERR_ABORTED` and acknowledges nothing. */
+  readonly signal?: AbortSignal | null;
 }
 
 export interface ReadResult {
@@ -107,7 +110,45 @@ export interface ReadResult {
 
 export type WriteStatus = 'accepted' | 'unknownProcess' | 'stdinClosed' | 'starting';
 
-export type SignalName = 'interrupt' | 'terminate' | 'kill' | 'hangup' | `SIG${string}`;
+/** The signals a process can be sent by name (the POSIX set Linux and macOS share, and Linux's). */
+export type PosixSignal =
+  | 'SIGABRT'
+  | 'SIGALRM'
+  | 'SIGBUS'
+  | 'SIGCHLD'
+  | 'SIGCONT'
+  | 'SIGFPE'
+  | 'SIGHUP'
+  | 'SIGILL'
+  | 'SIGINT'
+  | 'SIGIO'
+  | 'SIGIOT'
+  | 'SIGKILL'
+  | 'SIGPIPE'
+  | 'SIGPOLL'
+  | 'SIGPROF'
+  | 'SIGPWR'
+  | 'SIGQUIT'
+  | 'SIGSEGV'
+  | 'SIGSTKFLT'
+  | 'SIGSTOP'
+  | 'SIGSYS'
+  | 'SIGTERM'
+  | 'SIGTRAP'
+  | 'SIGTSTP'
+  | 'SIGTTIN'
+  | 'SIGTTOU'
+  | 'SIGURG'
+  | 'SIGUSR1'
+  | 'SIGUSR2'
+  | 'SIGVTALRM'
+  | 'SIGWINCH'
+  | 'SIGXCPU'
+  | 'SIGXFSZ'
+  | 'SIGINFO';
+
+/** A protocol alias or a signal name; one the OS does not know is refused at run time. */
+export type SignalName = 'interrupt' | 'terminate' | 'kill' | 'hangup' | PosixSignal;
 
 export interface TerminalSize {
   readonly rows: number;
@@ -135,11 +176,20 @@ export interface StartOptions {
   /** What the child sees as argv[0]. */
   readonly arg0?: string | null;
   /** A SandboxLaunchConfig (see docs/sandbox.md). Absent or null: no sandbox. */
-  readonly sandbox?: unknown;
+  readonly sandbox?: SandboxOptions | null;
   /** Initial terminal size. Default 24×80. */
   readonly size?: TerminalSize | null;
   /** Pause reading the child while unacknowledged output exceeds the high mark. */
   readonly flowControl?: FlowControl | null;
+  /**
+   * Terminate the process if it is still running this long after it started: SIGTERM, then SIGKILL
+   * after `terminateGraceMs`. `timedOut(process)` then answers true. Default: no limit.
+   */
+  readonly timeoutMs?: number | null;
+  /** Aborting terminates the process as a timeout does; aborted before the start, nothing starts. */
+  readonly signal?: AbortSignal | null;
+  /** How long a timeout or abort waits after SIGTERM before SIGKILL. Default 5 000 ms. */
+  readonly terminateGraceMs?: number | null;
 }
 
 export interface TerminateOptions {

@@ -2,9 +2,10 @@
  * The filesystem methods as the in-process API sees them (`ExecRuntime`, `ExecServerClient`): the
  * same param objects as `fs/*` on the wire, with bytes as `Uint8Array` instead of base64.
  */
+import type { SandboxOptions } from '../core/sandbox-options.js';
 
 /** A SandboxLaunchConfig (see docs/sandbox.md). Absent or null: no sandbox. */
-type SandboxMember = { readonly sandbox?: unknown };
+type SandboxMember = { readonly sandbox?: SandboxOptions | null };
 
 export interface ReadFileParams extends SandboxMember {
   /** Absolute. */

@@ -551,9 +551,12 @@ export class NetworkProxy {
         const found = preamble.status === 'ok' ? this.#leases.get(preamble.token) : undefined;
         if (preamble.status !== 'ok' || found === undefined) {
           this.#stats.badPreambles++;
-          this.#options.logger.warn('network proxy: bridge connection dropped', {
-            problem: preamble.status === 'ok' ? 'unknown token' : preamble.problem,
-          });
+          this.#options.logger.warn(
+            {
+              problem: preamble.status === 'ok' ? 'unknown token' : preamble.problem,
+            },
+            'network proxy: bridge connection dropped',
+          );
           socket.destroy();
           return;
         }
@@ -608,18 +611,21 @@ export class NetworkProxy {
       try {
         lease.onDecision?.(record);
       } catch (error) {
-        this.#options.logger.error('network proxy: a decision listener threw', { error: String(error) });
+        this.#options.logger.error({ error: String(error) }, 'network proxy: a decision listener threw');
       }
       this.#decisions.next(record);
     }
     if (!outcome.allowed) {
-      this.#options.logger.info('network request denied', {
-        processId: lease.processId,
-        protocol: request.protocol,
-        host: outcome.host,
-        port: request.port,
-        reason: outcome.denial?.reason,
-      });
+      this.#options.logger.info(
+        {
+          processId: lease.processId,
+          protocol: request.protocol,
+          host: outcome.host,
+          port: request.port,
+          reason: outcome.denial?.reason,
+        },
+        'network request denied',
+      );
     }
     return outcome;
   }
@@ -709,7 +715,7 @@ export class NetworkProxy {
       const rest = pending.subarray(parsed.consumed);
       this.#socksConnect(socket, connection, parsed.value.host, parsed.value.port, rest).catch(
         (error: unknown) => {
-          this.#options.logger.error('network proxy: SOCKS5 session failed', { error: String(error) });
+          this.#options.logger.error({ error: String(error) }, 'network proxy: SOCKS5 session failed');
           socket.destroy();
         },
       );
@@ -785,7 +791,7 @@ export class NetworkProxy {
       }
     });
     this.#forward(req, res, connection, expectsContinue).catch((error: unknown) => {
-      this.#options.logger.error('network proxy: request failed', { error: String(error) });
+      this.#options.logger.error({ error: String(error) }, 'network proxy: request failed');
       res.destroy();
     });
   }
@@ -883,7 +889,7 @@ export class NetworkProxy {
     this.#clearDeadline(connection);
     socket.setTimeout(0);
     this.#tunnel(req, socket, head, connection).catch((error: unknown) => {
-      this.#options.logger.error('network proxy: CONNECT failed', { error: String(error) });
+      this.#options.logger.error({ error: String(error) }, 'network proxy: CONNECT failed');
       socket.destroy();
     });
   }
@@ -967,7 +973,7 @@ export class NetworkProxy {
     this.#clearDeadline(connection);
     socket.setTimeout(0);
     this.#upgrade(req, socket, head, connection).catch((error: unknown) => {
-      this.#options.logger.error('network proxy: upgrade failed', { error: String(error) });
+      this.#options.logger.error({ error: String(error) }, 'network proxy: upgrade failed');
       socket.destroy();
     });
   }

@@ -169,17 +169,19 @@ export class OutputLog {
     return this.#indexAfter(afterSeq) < this.#chunks.length;
   }
 
-  /** Resolves on the next append, exit, close or failure, or after `waitMs`. */
-  waitForChange(waitMs: number): Promise<void> {
+  /** Resolves on the next append, exit, close or failure, after `waitMs`, or once `signal` aborts. */
+  waitForChange(waitMs: number, signal?: AbortSignal | null): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
         this.#waiters.delete(done);
+        signal?.removeEventListener('abort', done);
         resolve();
       };
       // Node cuts longer delays to 1 ms; 2^31-1 ms is 24 days, as good as forever for a long-poll.
       const timer = setTimeout(done, Math.min(Math.max(waitMs, 0), MAX_TIMER_MS));
       this.#waiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
     });
   }
 

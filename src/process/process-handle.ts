@@ -3,7 +3,7 @@
  * ProcessActor. Implements the public `ExecProcess`. Only the Supervisor creates and removes it.
  */
 import { Observable, Subject } from 'rxjs';
-import { NotATtyError, UnknownProcessError } from '../errors.js';
+import { AbortedError, NotATtyError, UnknownProcessError } from '../errors.js';
 import type { ActorEvent, ProcessControl } from '../actor/messages.js';
 import type {
   ExecProcess,
@@ -269,7 +269,10 @@ export class ProcessHandle implements ExecProcess {
     const afterSeq = options.afterSeq ?? 0;
     const maxBytes = options.maxBytes ?? DEFAULT_READ_MAX_BYTES;
     const waitMs = options.waitMs ?? 0;
-    if (waitMs > 0 && !this.#log.hasNews(afterSeq)) await this.#log.waitForChange(waitMs);
+    const signal = options.signal ?? null;
+    if (signal?.aborted) throw new AbortedError('read', { cause: signal.reason });
+    if (waitMs > 0 && !this.#log.hasNews(afterSeq)) await this.#log.waitForChange(waitMs, signal);
+    if (signal?.aborted) throw new AbortedError('read', { cause: signal.reason });
     const result = this.#log.read(afterSeq, maxBytes);
     // Flow control: what a read returned counts as delivered and acknowledged.
     if (this.#flowControlled && options.acknowledge !== false && result.chunks.length > 0) {

@@ -32,6 +32,8 @@ const RPC_CODE_OF: Readonly<Record<ErrorCode, number>> = {
   [ErrorCodes.TRANSPORT]: RpcCodes.INTERNAL_ERROR,
   [ErrorCodes.REMOTE]: RpcCodes.INTERNAL_ERROR,
   [ErrorCodes.INTERNAL]: RpcCodes.INTERNAL_ERROR,
+  // Client side only (an AbortSignal never crosses the wire); mapped for completeness.
+  [ErrorCodes.ABORTED]: RpcCodes.INTERNAL_ERROR,
 };
 
 /** The one mapping from any thrown value to the JSON-RPC error the server answers with. */

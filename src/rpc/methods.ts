@@ -8,6 +8,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import { z } from 'zod';
+import type { SandboxOptions } from '../core/sandbox-options.js';
 import { relativePathMessage } from '../fs/file-system.js';
 import { bool, base64, seq, str, stringMap, struct, uint, variants } from './serde-schema.js';
 import type {
@@ -82,8 +83,9 @@ const absolutePath = (field: string) =>
     error: (issue) => relativePathMessage(field, issue.input),
   });
 
-// Validated by the sandbox layer, which reports `failed to prepare process sandbox: …`.
-const sandbox = z.unknown().optional();
+// Validated by the sandbox layer, which reports `failed to prepare process sandbox: …`; typed here
+// (accepting any value) so callers of the client and the runtime see one `SandboxOptions` type.
+const sandbox = z.custom<SandboxOptions | null>().optional();
 
 const terminalSize = struct('TerminalSize', { rows: uint('u16', 0xffff), cols: uint('u16', 0xffff) });
 

@@ -24,6 +24,8 @@ import {
   type ExecRuntimeOptions,
   type ResolvedRuntimeOptions,
 } from '../core/options.js';
+import { execOn, type ExecOptions, type ExecResultOf } from '../core/exec.js';
+import { startWithLimits } from '../core/start-limits.js';
 import type { ExecBackend, ExecProcess, ProcessInfo, StartOptions } from '../core/types.js';
 import { workerPath } from '../core/worker-path.js';
 import { resolveSandboxTools, type BwrapSource, type SandboxTools } from '../sandbox/tools.js';
@@ -36,17 +38,23 @@ function logSandboxTools(
   const { logger } = options;
   if ('error' in tools.bwrap) {
     if (process.platform === 'linux') {
-      logger.warn('sandbox: no bwrap; sandboxed starts fail under require and run unsandboxed under auto', {
-        reason: tools.bwrap.error,
-      });
+      logger.warn(
+        {
+          reason: tools.bwrap.error,
+        },
+        'sandbox: no bwrap; sandboxed starts fail under require and run unsandboxed under auto',
+      );
     }
   } else {
-    logger.info('sandbox: using bwrap', { bwrap: tools.bwrap.path, source: tools.bwrapSource });
+    logger.info({ bwrap: tools.bwrap.path, source: tools.bwrapSource }, 'sandbox: using bwrap');
   }
   if ('error' in tools.launcher) {
-    logger.warn('sandbox: no launcher; sandboxed starts and terminals with arg0 fail', {
-      reason: tools.launcher.error,
-    });
+    logger.warn(
+      {
+        reason: tools.launcher.error,
+      },
+      'sandbox: no launcher; sandboxed starts and terminals with arg0 fail',
+    );
   }
 }
 
@@ -70,7 +78,12 @@ export class ExecSession implements ExecBackend {
   }
 
   start(options: StartOptions): Promise<ExecProcess> {
-    return this.#supervisor.start(this.#session, options);
+    return startWithLimits(options, (checked) => this.#supervisor.start(this.#session, checked));
+  }
+
+  /** Starts a process in this session and resolves with its output once it closed (see ExecRuntime). */
+  exec<O extends ExecOptions>(options: O): Promise<ExecResultOf<O>> {
+    return execOn(this, options);
   }
 
   get(processId: string): ExecProcess | undefined {
@@ -122,6 +135,16 @@ export class ExecRuntime implements ExecBackend, FileSystemBackend {
 
   start(options: StartOptions): Promise<ExecProcess> {
     return this.#default.start(options);
+  }
+
+  /**
+   * Starts a process, waits for it to close and resolves with `{stdout, stderr, exitCode, signal,
+   * timedOut, durationMs}`: output decoded as UTF-8 (across chunk boundaries) or, with
+   * `encoding: 'buffer'`, as bytes; at most `maxBuffer` bytes per stream. A non-zero exit is a
+   * result, not an error.
+   */
+  exec<O extends ExecOptions>(options: O): Promise<ExecResultOf<O>> {
+    return this.#default.exec(options);
   }
 
   get(processId: string): ExecProcess | undefined {

@@ -79,7 +79,7 @@ export class Connection implements ConnectionState {
       });
     });
     ws.on('message', (data: RawData) => this.#onMessage(data));
-    ws.on('error', (error) => this.#logger.debug(`websocket ${peer}: ${error.message}`));
+    ws.on('error', (error) => this.#logger.debug({ peer, err: error }, 'websocket error'));
   }
 
   /** Resolves once the socket is closed and the session released. */
@@ -133,7 +133,7 @@ export class Connection implements ConnectionState {
     const decoded = decodeMessage(frameText(data));
     if (!decoded.ok) {
       const message = parseFailureMessage(this.#peer, decoded.reason);
-      this.#logger.warn(`ignoring malformed message: ${message}`);
+      this.#logger.warn({ peer: this.#peer, reason: decoded.reason }, 'ignoring malformed message');
       this.#metrics.recordError(ErrorCodes.PROTOCOL, RpcCodes.INVALID_REQUEST);
       this.#send(encodeError(UNPARSEABLE_ID, { code: RpcCodes.INVALID_REQUEST, message }));
       return;
@@ -162,6 +162,7 @@ export class Connection implements ConnectionState {
 
   /** Synchronous up to the handler's first await: see the ordering rule in handlers.ts. */
   #dispatch(id: RequestId, method: string, rawParams: unknown): void {
+    const answered = this.#metrics.timeRequest(method);
     let outcome: Promise<unknown>;
     try {
       const entry = requestMethodsByName.get(method);
@@ -170,12 +171,19 @@ export class Connection implements ConnectionState {
       const params = parseParams(entry.method.params, rawParams);
       outcome = (handlers[entry.key] as AnyHandler)(this, params);
     } catch (error) {
+      answered(false);
       this.#sendError(id, method, error);
       return;
     }
     outcome.then(
-      (result) => this.#send(encodeResult(id, result)),
-      (error: unknown) => this.#sendError(id, method, error),
+      (result) => {
+        answered(true);
+        this.#send(encodeResult(id, result));
+      },
+      (error: unknown) => {
+        answered(false);
+        this.#sendError(id, method, error);
+      },
     );
   }
 
@@ -193,9 +201,7 @@ export class Connection implements ConnectionState {
     const rpc = toRpcError(error);
     this.#metrics.recordError(rpc.data.code, rpc.code);
     if (!isExecError(error) || errorCodeOf(error) === ErrorCodes.INTERNAL) {
-      this.#logger.error(
-        `${method} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
-      );
+      this.#logger.error({ peer: this.#peer, method, err: error }, 'request failed');
     }
     this.#send(encodeError(id, rpc));
   }
@@ -206,7 +212,7 @@ export class Connection implements ConnectionState {
 
   /** The peer broke the protocol: close without a reply (§2). */
   #abort(reason: string): void {
-    this.#logger.warn(`closing connection ${this.#peer}: ${reason}`);
+    this.#logger.warn({ peer: this.#peer, reason }, 'closing connection: protocol violation');
     // A fixed reason: a close reason is limited to 123 bytes and must not echo peer input.
     this.#ws.close(CLOSE_PROTOCOL_ERROR, 'protocol violation');
     this.#closed = true;
@@ -217,7 +223,7 @@ export class Connection implements ConnectionState {
     this.#forwarder?.dispose();
     this.#forwarder = null;
     this.#metrics.connectionsOpen -= 1;
-    this.#logger.debug(`connection ${this.#peer} closed (${code})`);
+    this.#logger.debug({ peer: this.#peer, code }, 'connection closed');
     if (this.session !== null) this.registry.release(this.session);
   }
 }

@@ -82,7 +82,7 @@ export class NotificationForwarder {
         if (event.type === 'closed') stop();
       },
       error: (error: unknown) => {
-        this.#logger.warn(`events of process ${processId} failed: ${String(error)}`);
+        this.#logger.warn({ processId, err: error }, 'process events failed');
         stop();
       },
       complete: stop,
@@ -106,7 +106,7 @@ export class NotificationForwarder {
   #pause(processId: string, process: ExecProcess): void {
     this.#paused.set(processId, process);
     if (this.#drainTimer !== null) return;
-    this.#logger.debug('outbound buffer above high water: pausing output notifications');
+    this.#logger.debug({}, 'outbound buffer above high water: pausing output notifications');
     // ws has no drain event of its own; a short poll while paused is cheap and always correct.
     this.#drainTimer = setInterval(() => {
       if (this.#sink.bufferedAmount() > this.#highWater / 2) return;

@@ -20,6 +20,8 @@ export interface RuntimeStats {
   readonly exitsTotal: number;
   readonly outputBytesTotal: number;
   readonly startFailuresTotal: number;
+  /** Processes failed because their worker thread died (absent: not tracked, reported as 0). */
+  readonly workerFailuresTotal?: number;
 }
 
 /**

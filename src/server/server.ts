@@ -9,7 +9,7 @@ import { ExecRuntime } from '../runtime/exec-runtime.js';
 import { Connection } from './connection.js';
 import { admitUpgrade, bearerMatches, refuseUpgrade } from './http-auth.js';
 import { formatWsUrl } from './listen-url.js';
-import { ServerMetrics } from './metrics.js';
+import { METRICS_CONTENT_TYPE, ServerMetrics } from './metrics.js';
 import { fileSystemOf, type ServerRuntime } from './runtime-port.js';
 import { resolveServerOptions, type ServerOptions } from './server-options.js';
 import { SessionRegistry } from './session-registry.js';
@@ -31,7 +31,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
   const { logger } = resolved;
   const ownsRuntime = resolved.runtime === undefined;
   const runtime: ServerRuntime = resolved.runtime ?? (await ExecRuntime.create({ logger }));
-  const metrics = new ServerMetrics();
+  const metrics = new ServerMetrics(() => runtime.stats());
   const registry = new SessionRegistry(runtime, resolved.detachTtlMs, logger, metrics);
   const fileSystem = fileSystemOf(runtime);
   const connections = new Set<Connection>();
@@ -59,7 +59,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
       if (resolved.token !== null && !bearerMatches(request.headers.authorization, resolved.token)) {
         return reply(401, 'missing or wrong bearer token\n');
       }
-      return reply(200, metrics.render(runtime.stats()), 'text/plain; version=0.0.4; charset=utf-8');
+      return void metrics.render().then((text) => reply(200, text, METRICS_CONTENT_TYPE));
     }
     return reply(404, 'not found\n');
   }
@@ -70,7 +70,10 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
         ? { status: 503 as const, reason: 'shutting down' }
         : admitUpgrade(request, resolved.token);
     if (refusal !== null) {
-      logger.warn(`refused websocket upgrade from ${peerOf(request)}: ${refusal.status} ${refusal.reason}`);
+      logger.warn(
+        { peer: peerOf(request), status: refusal.status, reason: refusal.reason },
+        'refused websocket upgrade',
+      );
       refuseUpgrade(socket, refusal);
       return;
     }
@@ -80,7 +83,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
       connections.add(connection);
       metrics.connectionsOpen += 1;
       metrics.connectionsTotal += 1;
-      logger.debug(`connection from ${peer}`);
+      logger.debug({ peer }, 'connection opened');
       void connection.closed.then(() => connections.delete(connection));
     });
   });
@@ -92,11 +95,11 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
       resolve();
     });
   });
-  http.on('error', (error) => logger.error(`http server error: ${error.message}`));
+  http.on('error', (error) => logger.error({ err: error }, 'http server error'));
 
   const address = http.address() as AddressInfo;
   const url = formatWsUrl(address.address, address.port);
-  logger.info(`listening on ${url}`);
+  logger.info({ url }, 'listening');
 
   async function shutdown(): Promise<void> {
     const stopped = new Promise<void>((resolve) => http.close(() => resolve()));

@@ -112,7 +112,7 @@ export class SessionRegistry {
     for (const subscription of record.unattended.values()) subscription.unsubscribe();
     record.unattended.clear();
     record.unattendedAcks.dispose();
-    this.#logger.debug(`session ${sessionId} resumed`);
+    this.#logger.debug({ sessionId }, 'session resumed');
     return record;
   }
 
@@ -132,7 +132,10 @@ export class SessionRegistry {
     record.detachTimer = setTimeout(() => {
       record.detachTimer = null;
       this.#metrics.sessionsDetached -= 1;
-      this.#logger.info(`session ${record.id} was not resumed within ${this.#detachTtlMs} ms; closing it`);
+      this.#logger.info(
+        { sessionId: record.id, detachTtlMs: this.#detachTtlMs },
+        'detached session expired; closing it',
+      );
       this.#close(record);
     }, this.#detachTtlMs);
     // A detached session must not keep a server that is otherwise done alive.
@@ -156,7 +159,7 @@ export class SessionRegistry {
     if (this.#sessions.get(record.id) !== record) return;
     this.#sessions.delete(record.id);
     const closing = record.runtimeSession.close().catch((error: unknown) => {
-      this.#logger.error(`closing session ${record.id} failed: ${String(error)}`);
+      this.#logger.error({ sessionId: record.id, err: error }, 'closing session failed');
     });
     this.#closing.add(closing);
     void closing.finally(() => this.#closing.delete(closing));

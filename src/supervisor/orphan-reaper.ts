@@ -35,15 +35,13 @@ export class OrphanReaper {
         detached: true,
         env: {},
       });
-      child.on('error', (error) => logger.warn('orphan reaper failed to start', { error: String(error) }));
+      child.on('error', (error) => logger.warn({ err: error }, 'orphan reaper failed to start'));
       child.stdin!.on('error', () => undefined);
       // The watchdog must never keep this process alive.
       child.unref();
       (child.stdin as unknown as { unref?: () => void }).unref?.();
     } catch (error) {
-      logger.warn('orphan reaper is not available; children may outlive a killed runtime', {
-        error: String(error),
-      });
+      logger.warn({ err: error }, 'orphan reaper is not available; children may outlive a killed runtime');
       child = null;
     }
     this.#child = child;

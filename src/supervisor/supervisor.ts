@@ -112,7 +112,7 @@ export class Supervisor {
     });
     // A worker that dies with no task in flight is reported here; the pool replaces it.
     this.#pool.on('error', (error: unknown) =>
-      options.logger.error('process actor worker failed', { error: String(error) }),
+      options.logger.error({ err: error }, 'process actor worker failed'),
     );
     this.#pool.on('message', (message: unknown) => {
       const ready = message as Partial<ActorWorkerReady> | null;
@@ -161,7 +161,7 @@ export class Supervisor {
           tracked.onSpawnEvent?.(event, link);
           break;
         case 'log':
-          this.#options.logger[event.level](event.message, { processId: tracked.handle.processId });
+          this.#options.logger[event.level]({ processId: tracked.handle.processId }, event.message);
           break;
         case 'output':
           this.#stats.outputBytesTotal += event.data.byteLength;
@@ -317,7 +317,7 @@ export class Supervisor {
             return;
           }
           this.#stats.workerFailuresTotal++;
-          this.#options.logger.error(message, { processId });
+          this.#options.logger.error({ processId, err: error }, 'process actor worker died');
           // The children of a dead worker are orphans now: kill their whole group.
           const pid = handle.pid;
           if (pid !== null) signalGroup(pid, 'SIGKILL');

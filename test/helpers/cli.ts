@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import type { Writable } from 'node:stream';
 import { CLI, requireBuild } from './serve.js';
 
 export interface CliResult {
@@ -22,6 +23,11 @@ export interface CliOptions {
   /** The child is SIGKILLed after this long (the result then shows the signal). Default 60 s. */
   readonly timeoutMs?: number;
   readonly cwd?: string;
+  /**
+   * Where the child's stdout goes: a pipe to this process (default), or a descriptor (or a stream
+   * with one, such as another child's stdin) handed to the child as is.
+   */
+  readonly stdout?: 'pipe' | Writable | number;
 }
 
 const running = new Set<ChildProcess>();
@@ -32,7 +38,7 @@ export function spawnCli(args: readonly string[], options: CliOptions = {}): Chi
   const child = spawn(process.execPath, [CLI, ...args], {
     env: options.env ?? process.env,
     cwd: options.cwd,
-    stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    stdio: [options.stdin === undefined ? 'ignore' : 'pipe', options.stdout ?? 'pipe', 'pipe'],
   });
   running.add(child);
   child.once('exit', () => running.delete(child));
@@ -48,7 +54,7 @@ export async function runCli(args: readonly string[], options: CliOptions = {}):
   const child = spawnCli(args, options);
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (data: Buffer) => (stdout += data.toString()));
+  child.stdout?.on('data', (data: Buffer) => (stdout += data.toString()));
   child.stderr!.on('data', (data: Buffer) => (stderr += data.toString()));
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
   const closed = once(child, 'close');

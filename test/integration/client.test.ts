@@ -122,7 +122,7 @@ describe('ExecServerClient', () => {
   it('loses no output when the server stops forwarding notifications under backpressure', async () => {
     // A high-water mark of 1 byte pauses notifications at once: the client must rely on reads.
     const logs: string[] = [];
-    const note = (message: string) => void logs.push(message);
+    const note = (_fields: object, message: string) => void logs.push(message);
     const logger = { debug: note, info: note, warn: note, error: note };
     const { server } = await setup(
       { outboundHighWaterBytes: 1, logger },

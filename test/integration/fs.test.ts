@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import WebSocket from 'ws';
 import { ExecServerClient } from '../../src/client/index.js';
 import type { FileSystemBackend } from '../../src/fs/types.js';
-import { ErrorCodes, ExecRuntime } from '../../src/index.js';
+import { ErrorCodes, ExecRuntime, type SandboxOptions } from '../../src/index.js';
 import { startServer, type ExecServer } from '../../src/server/index.js';
 import { bwrapAvailable } from '../helpers/bwrap.js';
 
@@ -220,7 +220,7 @@ function describeFs(label: string, setup: () => Promise<Backend>): void {
         await rm(outside, { recursive: true, force: true });
       });
 
-      const workspaceWrite = (cwd: string) => ({
+      const workspaceWrite = (cwd: string): SandboxOptions => ({
         mode: 'require',
         sandboxPolicyCwd: cwd,
         // /tmp and $TMPDIR not writable, so `outside` (under /tmp) is outside the workspace.
@@ -287,7 +287,8 @@ function describeFs(label: string, setup: () => Promise<Backend>): void {
         await expectError(
           backend.fs.readFile({
             path: join(root, 'x'),
-            sandbox: { mode: 'require', policy: { type: 'nope' } },
+            // Refused by the compiler too; the cast checks the run-time refusal for untyped callers.
+            sandbox: { mode: 'require', policy: { type: 'nope' } } as unknown as SandboxOptions,
           }),
           ErrorCodes.SANDBOX,
           -32602,

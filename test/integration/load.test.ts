@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
 
 const MAIN = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
 /** A load run is small here; anything near this means it hung. */
@@ -163,5 +164,32 @@ describe('execvisor load (embedded runtime)', () => {
     );
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code).not.toBe(0);
+  });
+});
+
+describe('execvisor load: help and progress', () => {
+  it('marks --scenario as required in the help', async () => {
+    const result = await runCli(['load', '--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/--scenario <name>\s+\(required\)/);
+  });
+
+  it('with --duration, progress is measured against time, not against --processes', async () => {
+    const result = await runCli([
+      'load',
+      '--scenario',
+      'spawn',
+      '--duration',
+      '1',
+      '--processes',
+      '1000000',
+      '--concurrency',
+      '2',
+      '--json',
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    // stderr is not a terminal here: one plain progress line at the end of the run.
+    const last = result.stderr.trim().split('\n').at(-1)!;
+    expect(last).toMatch(/^load: 100% 1\.\d\/1 s, \d+ done \(at most 1000000\), 0 failed/);
   });
 });

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExecRuntime, type ExecProcess, type StartOptions } from '../../src/index.js';
+import { ExecRuntime, type ExecProcess, type SandboxOptions, type StartOptions } from '../../src/index.js';
 import { bwrapAvailable } from '../helpers/bwrap.js';
 import { allEvents, textOf, waitForOutput } from '../helpers/process.js';
 
@@ -42,7 +42,7 @@ describe.skipIf(!enabled)('sandbox attacks', () => {
     rmSync(outside, { recursive: true, force: true });
   });
 
-  const workspaceWrite = { mode: 'require', policy: { type: 'workspace-write' } };
+  const workspaceWrite = { mode: 'require', policy: { type: 'workspace-write' } } satisfies SandboxOptions;
 
   async function run(options: Partial<StartOptions> & Pick<StartOptions, 'argv'>) {
     const process = await runtime.start({ cwd: workspace, env: PATH_ENV, ...options });
@@ -283,7 +283,7 @@ describe.skipIf(!enabled)('sandbox attacks', () => {
         type: 'read-only',
         access: { type: 'restricted', include_platform_defaults: false, readable_roots: [] },
       },
-    };
+    } satisfies SandboxOptions;
     const traced = execFileSync(process.execPath, [], {
       env: { LD_TRACE_LOADED_OBJECTS: '1' },
       encoding: 'utf8',
@@ -318,7 +318,7 @@ describe.skipIf(!enabled)('sandbox attacks', () => {
           ],
         },
         networkPolicy: 'restricted',
-      };
+      } satisfies SandboxOptions;
       await expect(
         runtime.remove({ path: join(ws, 'conf'), recursive: true, sandbox }),
       ).rejects.toMatchObject({
@@ -340,9 +340,9 @@ describe.skipIf(!enabled)('sandbox attacks', () => {
 
   it('restricted read that names /bin, /lib, /lib64 (merged /usr) keeps them usable', async () => {
     for (const access of [
-      { type: 'restricted', include_platform_defaults: true, readable_roots: [] },
+      { type: 'restricted' as const, include_platform_defaults: true, readable_roots: [] },
       {
-        type: 'restricted',
+        type: 'restricted' as const,
         include_platform_defaults: false,
         readable_roots: ['/bin', '/lib', '/lib64', '/usr', '/etc'].filter((path) => existsSync(path)),
       },

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ExecBackend, ExecProcess, StartOptions } from '../../src/index.js';
+import type { ExecBackend, ExecProcess, SandboxOptions, StartOptions } from '../../src/index.js';
 import type { BackendUnderTest } from './behaviour-suite.js';
 import { allEvents, textOf, waitForOutput } from '../helpers/process.js';
 
@@ -15,7 +15,7 @@ const PATH_ENV = { PATH: '/usr/bin:/bin' };
 const node = process.execPath;
 const hasGit = spawnSync('git', ['--version'], { stdio: 'ignore' }).status === 0;
 
-function workspaceWrite(extra: Record<string, unknown> = {}) {
+function workspaceWrite(extra: Record<string, unknown> = {}): SandboxOptions {
   return {
     mode: 'require',
     policy: { type: 'workspace-write', writable_roots: [], network_access: false, ...extra },
@@ -130,7 +130,7 @@ export function describeSandbox(
             ],
           },
           networkPolicy: 'restricted',
-        };
+        } satisfies SandboxOptions;
         const attack = await run({
           cwd: ws,
           sandbox,
@@ -308,7 +308,8 @@ export function describeSandbox(
           argv: ['true'],
           cwd: workspace,
           env: {},
-          sandbox: { mode: 'require', policy: { type: 'nope' } },
+          // A type the server does not know: refused at run time (and by the compiler, hence the cast).
+          sandbox: { mode: 'require', policy: { type: 'nope' } } as unknown as SandboxOptions,
         })
         .catch((e: unknown) => e)) as Error & { code?: string };
       expect(error.code).toBe('EXEC_ERR_SANDBOX');

@@ -19,8 +19,8 @@ describe.skipIf(!enabled)('sandbox: host', () => {
     const lines: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
     const at =
       (level: string) =>
-      (message: string, fields?: Record<string, unknown>): void => {
-        lines.push({ level, message, ...(fields !== undefined ? { fields } : {}) });
+      (fields: Record<string, unknown>, message: string): void => {
+        lines.push({ level, message, ...(Object.keys(fields).length > 0 ? { fields } : {}) });
       };
     const logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
     let runtime: ExecRuntime | undefined;
@@ -34,7 +34,7 @@ describe.skipIf(!enabled)('sandbox: host', () => {
         fields: { bwrap: expect.stringMatching(/^\/(usr\/(local\/)?)?bin\/bwrap$/), source: 'default' },
       });
       for (const cwd of ['/', '/usr', '/tmp']) {
-        for (const mode of ['auto', 'require']) {
+        for (const mode of ['auto', 'require'] as const) {
           const target = join(outside, `written-${mode}-${cwd.replaceAll('/', '_')}`);
           const process = await runtime.start({
             argv: ['/bin/sh', '-c', `echo x > ${target}`],

@@ -56,7 +56,7 @@ async function setup(serverOptions: Omit<ServerOptions, 'runtime' | 'logger'> = 
   const runtime = await ExecRuntime.create({ retainedBytesPerProcess: 256 * 1024 });
   cleanups.push(() => runtime.close());
   const logs: string[] = [];
-  const note = (message: string) => void logs.push(message);
+  const note = (_fields: object, message: string) => void logs.push(message);
   const logger = { debug: note, info: note, warn: note, error: note };
   const server = await startServer({ outboundHighWaterBytes: 512 * 1024, ...serverOptions, runtime, logger });
   cleanups.push(() => server.close());

@@ -495,7 +495,7 @@ describe('wire: HTTP, security and limits', () => {
     expect(await ready.text()).toBe('ok');
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/^execvisor_live_processes \d+$/m);
-    expect(metrics).toMatch(/^execvisor_connections 1$/m);
+    expect(metrics).toMatch(/^execvisor_open_connections 1$/m);
     expect(metrics).toMatch(
       /^execvisor_rpc_errors_total\{code="EXEC_ERR_UNKNOWN_PROCESS",rpc_code="-32600"\} 1$/m,
     );

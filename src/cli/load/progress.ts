@@ -41,10 +41,16 @@ export class Progress {
     ];
     const fraction = Math.min(1, Math.max(...fractions));
     const seconds = elapsedMs / 1000;
+    // With --duration the run is measured against time (and --processes is only a cap).
+    const against =
+      this.#durationMs === null
+        ? `${done}/${this.#limit ?? '?'} done, ${seconds.toFixed(1)} s`
+        : `${seconds.toFixed(1)}/${this.#durationMs / 1000} s, ${done} done` +
+          (this.#limit === null ? '' : ` (at most ${this.#limit})`);
     const text =
-      `${this.#limit === null ? done : `${done}/${this.#limit}`} done, ${stats.failed} failed, ` +
+      `${against}, ${stats.failed} failed, ` +
       `${(stats.started / Math.max(seconds, 1e-3)).toFixed(1)} starts/s, ` +
-      `${(stats.liveVerified / 1e6 / Math.max(seconds, 1e-3)).toFixed(1)} MB/s, ${seconds.toFixed(1)} s`;
+      `${(stats.liveVerified / 1e6 / Math.max(seconds, 1e-3)).toFixed(1)} MB/s`;
     if (this.#tty) {
       const width = 24;
       const filled = Math.round(fraction * width);

@@ -20,6 +20,7 @@ const expected: Record<ErrorCode, number> = {
   EXEC_ERR_TRANSPORT: -32603,
   EXEC_ERR_REMOTE: -32603,
   EXEC_ERR_INTERNAL: -32603,
+  EXEC_ERR_ABORTED: -32603,
 };
 
 describe('toRpcError', () => {
