@@ -69,7 +69,10 @@ describe('npm pack', () => {
     }
     const outside = files.filter(
       (path) =>
-        !['package.json', 'README.md', 'LICENSE'].includes(path) && !/^dist\/(src|workers)\//.test(path),
+        !['package.json', 'README.md', 'LICENSE', 'binding.gyp'].includes(path) &&
+        !/^dist\/(src|workers)\//.test(path) &&
+        // The native sources: npm builds them on install (binding.gyp), as node-pty does.
+        !/^src\/native\/.+\.(c|cc|h)$/.test(path),
     );
     expect(outside).toEqual([]);
     expect(files.filter((path) => path.endsWith('.ts') && !path.endsWith('.d.ts'))).toEqual([]);
