@@ -265,14 +265,14 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
     });
   }
 
-  /** `fs/getMetadata`. A seed-shape server does not report `isSymlink` and `size` (false and 0). */
+  /** `fs/getMetadata`. An older server that does not report `isSymlink` and `size` gives false and 0. */
   async getMetadata(params: GetMetadataParams): Promise<FileMetadata> {
     const metadata = await this.#peer.call(requestMethods.getMetadata, {
       path: params.path,
       ...follow(params.followSymlinks),
       sandbox: params.sandbox ?? null,
     });
-    return { isSymlink: false, size: 0, ...metadata };
+    return { ...metadata, isSymlink: metadata.isSymlink ?? false, size: metadata.size ?? 0 };
   }
 
   /** `fs/readDirectory`. */

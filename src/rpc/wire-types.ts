@@ -99,10 +99,9 @@ export interface FsReadFileResult {
 export interface FsMetadataResult {
   readonly isDirectory: boolean;
   readonly isFile: boolean;
-  /** Current shape only. */
-  readonly isSymlink?: boolean;
-  /** Current shape only. */
-  readonly size?: number;
+  /** The current shape's members (sent to both shapes: a seed client ignores them). */
+  readonly isSymlink: boolean;
+  readonly size: number;
   readonly createdAtMs: number;
   readonly modifiedAtMs: number;
 }

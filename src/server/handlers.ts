@@ -34,7 +34,6 @@ import {
 import type { Dialect } from '../rpc/serde-schema.js';
 import type {
   EmptyResult,
-  FsMetadataResult,
   InitializeResult,
   WireReadResult,
   WireSandboxType,
@@ -158,13 +157,7 @@ function sandboxTypeFor(sandbox: unknown, type: SandboxType): SandboxType | Wire
   return isSandboxContext(sandbox) ? CAMEL_SANDBOX_TYPES[type] : type;
 }
 
-/** Metadata in the request's shape: the seed's four members, or the current six. */
-function metadataFor(dialect: Dialect, metadata: FsMetadataResult): FsMetadataResult {
-  const { isDirectory, isFile, isSymlink, size, createdAtMs, modifiedAtMs } = metadata;
-  return dialect === 'seed'
-    ? { isDirectory, isFile, createdAtMs, modifiedAtMs }
-    : { isDirectory, isFile, isSymlink, size, createdAtMs, modifiedAtMs };
-}
+
 
 export const handlers: HandlerTable = {
   initialize: (state, params) => {
@@ -364,12 +357,14 @@ export const handlers: HandlerTable = {
     return EMPTY;
   },
 
-  getMetadata: async (state, params, { dialect }) => {
-    const metadata = await fileSystemOf(state, requestMethods.getMetadata).getMetadata({
-      ...params,
-      path: params.path.native,
-    });
-    return metadataFor(dialect, metadata);
+  getMetadata: async (state, params) => {
+    // The seed's four members and the current shape's `isSymlink` and `size`: extra members are
+    // ignored by a seed client, so one answer serves both.
+    const { isDirectory, isFile, isSymlink, size, createdAtMs, modifiedAtMs } = await fileSystemOf(
+      state,
+      requestMethods.getMetadata,
+    ).getMetadata({ ...params, path: params.path.native });
+    return { isDirectory, isFile, isSymlink, size, createdAtMs, modifiedAtMs };
   },
 
   readDirectory: async (state, params) => {
