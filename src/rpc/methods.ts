@@ -100,7 +100,12 @@ const absolutePath = (field: string) =>
   str().transform((text, ctx): WirePath => {
     const parsed = parseWirePath(text, (value) => relativePathMessage(field, value));
     if (parsed.ok) return parsed.path;
-    ctx.addIssue({ code: 'custom', message: parsed.why, input: text });
+    // The reference words a cwd on a foreign host with its own prefix.
+    const message =
+      field === 'cwd' && parsed.why.includes(' is invalid on ')
+        ? `cwd URI \`${text}\` is not valid on this exec-server host: ${parsed.why}`
+        : parsed.why;
+    ctx.addIssue({ code: 'custom', message, input: text });
     return z.NEVER;
   });
 

@@ -62,7 +62,10 @@ describe.each(targets)('conformance: handshake and envelope, $name', (target: Ta
     for (const id of ['1.5', 'true', 'null', '{"a":1}']) {
       conn.send(`{"id":${id},"method":"environment/status"}`);
     }
-    await conn.until(() => (conn.others.filter((m) => m.id === -1).length >= 4 ? true : undefined), '4 errors');
+    await conn.until(
+      () => (conn.others.filter((m) => m.id === -1).length >= 4 ? true : undefined),
+      '4 errors',
+    );
     for (const error of conn.others.filter((m) => m.id === -1)) {
       expect(error.error.code).toBe(-32600);
       expect(error.error.message).toMatch(/data did not match any variant of untagged enum RequestId$/);
@@ -87,7 +90,10 @@ describe.each(targets)('conformance: handshake and envelope, $name', (target: Ta
 
   it('answers an unknown method with -32601 and the reference text', async () => {
     const answer = await client.call('nope/x', {});
-    expect(answer.error).toMatchObject({ code: -32601, message: 'exec-server stub does not implement `nope/x` yet' });
+    expect(answer.error).toMatchObject({
+      code: -32601,
+      message: 'exec-server stub does not implement `nope/x` yet',
+    });
   });
 
   it('enforces the handshake order with the exact texts, per method family', async () => {
@@ -187,7 +193,10 @@ describe.each(targets)('conformance: sessions, $name', (target: Target) => {
       const first = await target.connect();
       const { sessionId } = await first.handshake();
       const id = fresh('sess');
-      await first.result('process/start', startParams(id, ['/bin/sh', '-c', 'echo one; sleep 0.5; echo two']));
+      await first.result(
+        'process/start',
+        startParams(id, ['/bin/sh', '-c', 'echo one; sleep 0.5; echo two']),
+      );
       const second = await target.connect();
       const stolen = await second.call('initialize', { clientName: 'thief', resumeSessionId: sessionId });
       expect(stolen.error).toMatchObject({

@@ -214,16 +214,22 @@ export interface Collected {
 }
 
 /** Reads a process from the start until it is closed (the upstream tests' read loop). */
-export async function readAll(client: RawJsonRpcClient, processId: string, timeoutMs = 15_000): Promise<Collected> {
+export async function readAll(
+  client: RawJsonRpcClient,
+  processId: string,
+  timeoutMs = 15_000,
+): Promise<Collected> {
   let output = '';
   let afterSeq: number | null = null;
   let exitCode: number | null = null;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const result = await client.result('process/read', { processId, afterSeq, maxBytes: null, waitMs: 1000 });
-    for (const chunk of result.chunks as Json[]) output += Buffer.from(chunk.chunk as string, 'base64').toString();
+    for (const chunk of result.chunks as Json[])
+      output += Buffer.from(chunk.chunk as string, 'base64').toString();
     if (result.exited === true) exitCode = result.exitCode as number | null;
-    if (result.failure !== null) return { output, exitCode, closed: result.closed as boolean, failure: result.failure };
+    if (result.failure !== null)
+      return { output, exitCode, closed: result.closed as boolean, failure: result.failure };
     if (result.closed === true) return { output, exitCode, closed: true, failure: null };
     afterSeq = (result.nextSeq as number) - 1;
     if (Date.now() > deadline) throw new Error(`process ${processId} did not close within ${timeoutMs} ms`);
@@ -242,7 +248,10 @@ export function closedNotification(client: RawJsonRpcClient, processId: string):
 /** The notifications of one process, in order, as the upstream tests snapshot them. */
 export function eventsOf(client: RawJsonRpcClient, processId: string): Json[] {
   return client.others
-    .filter((m) => typeof m.method === 'string' && m.method.startsWith('process/') && m.params?.processId === processId)
+    .filter(
+      (m) =>
+        typeof m.method === 'string' && m.method.startsWith('process/') && m.params?.processId === processId,
+    )
     .map((m) => {
       const p = m.params as Json;
       switch (m.method) {
