@@ -47,11 +47,11 @@ export class FileHandleTable {
    */
   async open(handleId: string, path: string, expected: FileIdentity | null = null): Promise<void> {
     if (Buffer.byteLength(handleId) > FILE_HANDLE_LIMITS.idBytes) {
-      throw new FsInvalidError(`file read handle ID must not exceed ${FILE_HANDLE_LIMITS.idBytes} bytes`);
+      throw new FsInvalidError(`file handle ID must not exceed ${FILE_HANDLE_LIMITS.idBytes} bytes`);
     }
     if (this.#handles.has(handleId)) throw new FsInvalidError(`file handle \`${handleId}\` already exists`);
     if (this.#handles.size >= this.#max) {
-      throw new LimitError(`at most ${this.#max} file reads may be open per connection`);
+      throw new LimitError(`at most ${this.#max} file handles may be open per connection`);
     }
     // The slot is taken before the first await: of two opens with one id, exactly one wins.
     let settle!: (handle: FileHandle | null) => void;
