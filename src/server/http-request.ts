@@ -180,7 +180,9 @@ function exchange(
 ): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    // Raw header pairs keep repeats and order; Node then adds no Host of its own.
     const flat: string[] = [];
+    if (!headers.some(([name]) => name.toLowerCase() === 'host')) flat.push('host', url.host);
     for (const [name, value] of headers) flat.push(name, value);
     if (body !== null && !headers.some(([name]) => name.toLowerCase() === 'content-length')) {
       flat.push('content-length', String(body.byteLength));
