@@ -554,8 +554,11 @@ describe('wire: HTTP, security and limits', () => {
     const scheme = await runCli(['serve', '--listen', 'http://127.0.0.1:1234']);
     expect(scheme.code).toBe(2);
     expect(scheme.stderr).toContain(
-      'unsupported --listen URL `http://127.0.0.1:1234`; expected `ws://IP:PORT`',
+      'unsupported --listen URL `http://127.0.0.1:1234`; expected `ws://IP:PORT` or `stdio`',
     );
+    const stdioLike = await runCli(['serve', '--listen', 'stdio://x']);
+    expect(stdioLike.code).toBe(2);
+    expect(stdioLike.stderr).toContain('unsupported --listen URL `stdio://x`; expected `ws://IP:PORT` or `stdio`');
     const open = await runCli(['serve', '--listen', 'ws://0.0.0.0:0'], { EXEC_SERVER_TOKEN: '' });
     expect(open.code).toBe(2);
     expect(open.stderr).toContain('without a token');
