@@ -32,8 +32,12 @@ program
   )
   .option('--writable-root <dir>', 'with --sandbox workspace-write: another writable directory', collect, [])
   .option('--network', 'with --sandbox: allow network access', false)
-  .option('--remote <url>', 'run through an exec server at ws://IP:PORT instead of in-process')
-  .option('--token-file <file>', 'with --remote: file holding the bearer token')
+  .option(
+    '--remote <url>',
+    'run through an exec server instead of in-process: ws://IP:PORT, or stdio:<command> to start one ' +
+      "and speak on its stdin/stdout (e.g. 'stdio:ssh host execvisor serve --listen stdio')",
+  )
+  .option('--token-file <file>', 'with --remote ws://…: file holding the bearer token')
   .action(async (command: string[], flags: RunFlags) => {
     const env = flags.cleanEnv ? {} : definedEnv();
     const sandbox =
