@@ -25,11 +25,14 @@ function valueOf(code: number): number {
 /** Why `text` is not strict standard base64, in the reference's words; null when it is. */
 export function base64Problem(text: string): string | null {
   const length = text.length;
-  let symbols = length;
+  // A byte outside the alphabet (padding aside) is reported first, wherever it is.
   for (let i = 0; i < length; i++) {
     const code = text.charCodeAt(i);
-    if (valueOf(code) >= 0) continue;
-    if (code !== PAD) return `Invalid symbol ${code}, offset ${i}.`;
+    if (code !== PAD && valueOf(code) < 0) return `Invalid symbol ${code}, offset ${i}.`;
+  }
+  let symbols = length;
+  for (let i = 0; i < length; i++) {
+    if (text.charCodeAt(i) !== PAD) continue;
     // Padding: only at the third or fourth place of the last quad, and only `=` after it.
     let run = 0;
     while (i + run < length && text.charCodeAt(i + run) === PAD) run++;

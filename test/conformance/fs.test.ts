@@ -184,9 +184,8 @@ describe.each(targets)('conformance: fs, $name', (target: Target) => {
     await writeFile(path, 'limited');
     const handles: string[] = [];
     for (let i = 0; i < OPEN_FILE_LIMIT; i++) {
-      handles.push(
-        (await own.result('fs/open', { handleId: `h${i}`, path: uri(path), sandbox: null })).handleId,
-      );
+      const opened = await own.result('fs/open', { handleId: `h${i}`, path: uri(path), sandbox: null });
+      handles.push(opened.handleId as string);
     }
     expect(
       (await own.call('fs/open', { handleId: 'over', path: uri(path), sandbox: null })).error,
@@ -350,7 +349,7 @@ describe.each(targets)('conformance: fs, $name', (target: Target) => {
 
     it('lists symlinked directories once when following them', async () => {
       const { result } = await walk({ followDirectorySymlinks: true });
-      expect(result.entries.map((e: Json) => e.path)).toContain(uri(join(dir, 'lnk')));
+      expect((result.entries as Json[]).map((e) => e.path as string)).toContain(uri(join(dir, 'lnk')));
       expect(result.entries).toHaveLength(9);
       const viaLink = await walk({ followDirectorySymlinks: true }, join(dir, 'lnk'));
       expect(viaLink.result.entries[0]).toEqual({ path: uri(join(dir, 'lnk/b')), kind: 'directory' });

@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawClient, RawStdioClient } from '../helpers/raw-ws.js';
+import type { RawClient, RawStdioClient } from '../helpers/raw-ws.js';
 import { fresh, startParams, startTargets, stopTargets, uri, type Target } from './harness.js';
 
 const targets = await startTargets();

@@ -266,7 +266,9 @@ export function eventsOf(client: RawJsonRpcClient, processId: string): Json[] {
 }
 
 export const b64 = (text: string | Buffer) => Buffer.from(text).toString('base64');
-export const text = (base64: string) => Buffer.from(base64, 'base64').toString();
+/** The text of a base64 member (of a raw, untyped answer). */
+export const text = (base64: unknown) =>
+  Buffer.from(typeof base64 === 'string' ? base64 : '', 'base64').toString();
 
 /** Runs `command` through a shell and resolves once it exited (for fixtures: mkfifo…). */
 export function sh(command: string): Promise<void> {

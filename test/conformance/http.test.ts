@@ -78,8 +78,8 @@ function heldResponse(name: string): Promise<ServerResponse> {
   return new Promise((resolve) => heldWaiters.set(name, resolve));
 }
 
-const header = (headers: Json[], name: string) =>
-  headers.find((h) => h.name === name)?.value as string | undefined;
+const header = (headers: unknown, name: string) =>
+  (headers as Json[]).find((h) => h.name === name)?.value as string | undefined;
 
 describe.each(targets)('conformance: http/request, $name', (target: Target) => {
   let client: RawJsonRpcClient;
@@ -131,8 +131,8 @@ describe.each(targets)('conformance: http/request, $name', (target: Target) => {
       () => (deltas().some((m) => m.params.done === true) ? true : undefined),
       'the last delta',
     );
-    const params = deltas().map((m) => m.params as Json);
-    expect(params.map((p) => p.seq)).toEqual(params.map((_, i) => i + 1));
+    const params: Json[] = deltas().map((m) => m.params as Json);
+    expect(params.map((p) => p.seq as number)).toEqual(params.map((_, i) => i + 1));
     expect(params.map((p) => text(p.deltaBase64)).join('')).toBe('hello world');
     expect(params.at(-1)).toMatchObject({ done: true, error: null });
     // The answer went out before any delta.

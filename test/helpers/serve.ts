@@ -63,7 +63,10 @@ export interface StdioServeProcess {
  * `execvisor serve --listen stdio`, with a raw client on its stdin and stdout. Nothing is awaited:
  * the first request is answered once the server is up.
  */
-export function spawnServeStdio(args: string[] = [], env: NodeJS.ProcessEnv = process.env): StdioServeProcess {
+export function spawnServeStdio(
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = process.env,
+): StdioServeProcess {
   requireBuild();
   const child = spawn(process.execPath, [CLI, 'serve', '--listen', 'stdio', ...args], {
     env,

@@ -558,7 +558,9 @@ describe('wire: HTTP, security and limits', () => {
     );
     const stdioLike = await runCli(['serve', '--listen', 'stdio://x']);
     expect(stdioLike.code).toBe(2);
-    expect(stdioLike.stderr).toContain('unsupported --listen URL `stdio://x`; expected `ws://IP:PORT` or `stdio`');
+    expect(stdioLike.stderr).toContain(
+      'unsupported --listen URL `stdio://x`; expected `ws://IP:PORT` or `stdio`',
+    );
     const open = await runCli(['serve', '--listen', 'ws://0.0.0.0:0'], { EXEC_SERVER_TOKEN: '' });
     expect(open.code).toBe(2);
     expect(open.stderr).toContain('without a token');
