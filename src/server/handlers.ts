@@ -32,12 +32,7 @@ import {
   type ResultOf,
 } from '../rpc/methods.js';
 import type { Dialect } from '../rpc/serde-schema.js';
-import type {
-  EmptyResult,
-  InitializeResult,
-  WireReadResult,
-  WireSandboxType,
-} from '../rpc/wire-types.js';
+import type { EmptyResult, InitializeResult, WireReadResult, WireSandboxType } from '../rpc/wire-types.js';
 import { environmentInfo } from './environment-info.js';
 import {
   prepareHttpRequest,
@@ -156,8 +151,6 @@ const CAMEL_SANDBOX_TYPES: Readonly<Record<SandboxType, WireSandboxType>> = {
 function sandboxTypeFor(sandbox: unknown, type: SandboxType): SandboxType | WireSandboxType {
   return isSandboxContext(sandbox) ? CAMEL_SANDBOX_TYPES[type] : type;
 }
-
-
 
 export const handlers: HandlerTable = {
   initialize: (state, params) => {
