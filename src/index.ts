@@ -7,6 +7,7 @@ export { silentLogger, stderrLogger } from './core/logger.js';
 export type { RuntimeStats } from './supervisor/supervisor.js';
 export type {
   ClosedEvent,
+  EnvPolicyOptions,
   ExecBackend,
   ExecProcess,
   ExitedEvent,
@@ -20,6 +21,7 @@ export type {
   ReadResult,
   SandboxType,
   SignalName,
+  StartMetadata,
   StartOptions,
   TerminalSize,
   TerminateOptions,
@@ -48,6 +50,7 @@ export {
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export type {
+  CanonicalizeParams,
   CopyParams,
   CreateDirectoryParams,
   DirectoryEntry,
@@ -59,5 +62,9 @@ export type {
   ReadFileParams,
   ReadFileResult,
   RemoveParams,
+  WalkEntry,
+  WalkOptions,
+  WalkOutcome,
+  WalkParams,
   WriteFileParams,
 } from './fs/types.js';
