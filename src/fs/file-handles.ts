@@ -59,9 +59,9 @@ export class FileHandleTable {
     let handle: FileHandle | null = null;
     try {
       handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-      const info = await handle.stat();
+      const info = await handle.stat({ bigint: true });
       if (!info.isFile()) throw new FsInvalidError(notAFileMessage(path));
-      if (expected !== null && (expected.dev !== info.dev || expected.ino !== info.ino)) {
+      if (expected !== null && (expected.dev !== String(info.dev) || expected.ino !== String(info.ino))) {
         throw new FsIoError(`path \`${path}\` changed while it was opened`);
       }
       settle(handle);

@@ -220,8 +220,8 @@ async function metadataOf(path: string, follow: boolean): Promise<FileMetadata> 
 async function identify(path: string): Promise<FileIdentity> {
   const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    const info = await handle.stat();
-    return { dev: info.dev, ino: info.ino, isFile: info.isFile() };
+    const info = await handle.stat({ bigint: true });
+    return { dev: String(info.dev), ino: String(info.ino), isFile: info.isFile() };
   } finally {
     await handle.close();
   }

@@ -51,10 +51,13 @@ export type FsOperation =
   /** `fs/open` under a sandbox: open and stat inside the sandbox, so it decides what may be read. */
   | { readonly op: 'identify'; readonly path: string };
 
-/** The file a sandboxed `identify` opened: the server opens the same inode or nothing. */
+/**
+ * The file a sandboxed `identify` opened: the server opens the same inode or nothing. Device and
+ * inode are decimal strings of the 64-bit values (a JS number would round large inodes).
+ */
 export interface FileIdentity {
-  readonly dev: number;
-  readonly ino: number;
+  readonly dev: string;
+  readonly ino: string;
   readonly isFile: boolean;
 }
 

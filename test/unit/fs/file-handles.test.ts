@@ -58,11 +58,11 @@ describe('FileHandleTable', () => {
     await expect(table.open('d', root)).rejects.toMatchObject({ message: `path \`${root}\` is not a file` });
     const path = join(root, 'f');
     writeFileSync(path, 'x');
-    const { dev, ino } = statSync(path);
-    await expect(table.open('other', path, { dev, ino: ino + 1, isFile: true })).rejects.toMatchObject({
-      code: ErrorCodes.FS_IO,
-    });
-    await table.open('same', path, { dev, ino, isFile: true });
+    const { dev, ino } = statSync(path, { bigint: true });
+    await expect(
+      table.open('other', path, { dev: String(dev), ino: String(ino + 1n), isFile: true }),
+    ).rejects.toMatchObject({ code: ErrorCodes.FS_IO });
+    await table.open('same', path, { dev: String(dev), ino: String(ino), isFile: true });
     expect(table.size).toBe(1);
   });
 
