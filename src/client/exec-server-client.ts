@@ -45,8 +45,10 @@ export interface ExecServerClientOptions {
   /** `clientName` of `initialize`. Default `execvisor-client`. */
   readonly clientName?: string;
   /**
-   * Opt into sessions that survive a disconnect: a session id to resume, or null for a fresh one.
-   * Absent (the default): the server kills this connection's processes when it closes.
+   * Keep this client's processes when it closes: a session id to resume, or null for a fresh session.
+   * Every session on the server survives a disconnect for its detach TTL (as upstream's do); with
+   * this option absent (the default) `close()` terminates the processes still running, so a client
+   * that did not ask for a session to come back to leaves nothing behind.
    */
   readonly resumeSessionId?: string | null;
   /** Default 10 000 ms. */
@@ -91,11 +93,14 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
   #protocol: ProtocolShape = 'seed';
   #nextProcess = 1;
   #closing: Promise<void> | null = null;
+  /** The caller asked for a session it may resume: `close()` leaves its processes running. */
+  readonly #keepOnClose: boolean;
 
   private constructor(peer: RpcPeer, options: ExecServerClientOptions) {
     this.#peer = peer;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
     this.#retainedBytes = options.retainedBytesPerProcess ?? DEFAULT_CLIENT_RETAINED_BYTES;
+    this.#keepOnClose = options.resumeSessionId !== undefined;
     peer.onNotification = (method, params) => this.#onNotification(method, params);
     peer.onDisconnect = (message) => {
       for (const handle of this.#handles.values()) handle.fail(message);
@@ -380,7 +385,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
   }
 
   async #close(): Promise<void> {
-    if (this.#peer.disconnected === null && this.#capabilities?.detachable !== true) {
+    if (this.#peer.disconnected === null && !this.#keepOnClose) {
       const live = [...this.#handles.values()].filter((h) => !h.info().closed);
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, this.#closeTimeoutMs).unref());
       await Promise.race([
