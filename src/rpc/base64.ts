@@ -2,10 +2,10 @@
  * Strict standard base64 (padding required, canonical trailing bits), checked in one linear pass.
  *
  * A regular expression over the whole payload backtracks into V8's recursion limit: a `process/write`
- * of 4 MiB or more answered "Maximum call stack size exceeded". This scanner keeps no state but a
- * few counters, whatever the size, and reports the first problem in the words of the Rust `base64`
- * crate the reference server decodes with (`Invalid symbol 33, offset 0.`, `Invalid padding`…), so
- * a current client sees the reference's text.
+ * of 4 MiB or more answered "Maximum call stack size exceeded". Here a decode and re-encode (native,
+ * linear) accepts exactly the canonical texts, and a scanner that keeps no state but a few counters
+ * words a refusal as the Rust `base64` crate the reference server decodes with does
+ * (`Invalid symbol 33, offset 0.`, `Invalid padding`…), so a current client sees the reference's text.
  */
 
 const PAD = 0x3d; // '='
@@ -22,8 +22,22 @@ function valueOf(code: number): number {
   return code < 128 ? (VALUES[code] ?? -1) : -1;
 }
 
+/**
+ * Canonical base64 is the only text that survives a decode and re-encode unchanged: native code
+ * answers the common case, and the scanner below runs only to word a refusal.
+ */
+function isCanonical(text: string): boolean {
+  return Buffer.from(text, 'base64').toString('base64') === text;
+}
+
 /** Why `text` is not strict standard base64, in the reference's words; null when it is. */
 export function base64Problem(text: string): string | null {
+  if (isCanonical(text)) return null;
+  return describeProblem(text) ?? 'Invalid padding';
+}
+
+/** The first problem of a text that is not canonical base64, found in one linear scan. */
+function describeProblem(text: string): string | null {
   const length = text.length;
   // A byte outside the alphabet (padding aside) is reported first, wherever it is.
   for (let i = 0; i < length; i++) {
@@ -55,7 +69,15 @@ export function base64Problem(text: string): string | null {
   return null;
 }
 
+/** The bytes of strict standard base64, or why not (one decode either way). */
+export function decodeBase64(text: string): { readonly bytes: Buffer } | { readonly problem: string } {
+  const bytes = Buffer.from(text, 'base64');
+  if (bytes.toString('base64') === text) return { bytes };
+  return { problem: describeProblem(text) ?? 'Invalid padding' };
+}
+
 /** The bytes of strict standard base64, or undefined. Linear in the length, never recursive. */
 export function decodeBase64Strict(text: string): Buffer | undefined {
-  return base64Problem(text) === null ? Buffer.from(text, 'base64') : undefined;
+  const decoded = decodeBase64(text);
+  return 'bytes' in decoded ? decoded.bytes : undefined;
 }

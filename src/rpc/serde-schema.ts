@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { FsInvalidError, InvalidArgumentError } from '../errors.js';
-import { base64Problem } from './base64.js';
+import { decodeBase64 } from './base64.js';
 
 type Issue = { readonly input?: unknown; readonly path?: readonly PropertyKey[] | undefined };
 
@@ -92,17 +92,17 @@ export { decodeBase64Strict } from './base64.js';
  */
 export function base64(field: string) {
   return str().transform((text, ctx) => {
-    const problem = base64Problem(text);
-    if (problem !== null) {
+    const decoded = decodeBase64(text);
+    if ('problem' in decoded) {
       ctx.addIssue({
         code: 'custom',
         message: `invalid base64 in \`${field}\``,
         input: text,
-        params: { base64Problem: problem },
+        params: { base64Problem: decoded.problem },
       });
       return z.NEVER;
     }
-    return Buffer.from(text, 'base64');
+    return decoded.bytes;
   });
 }
 
