@@ -2,11 +2,25 @@
  * Conformance: the envelope, the handshake, the transports and the environment methods, against
  * the reference and ours (upstream tests websocket.rs, health.rs, initialize.rs; transport.rs).
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RawClient, RawStdioClient } from '../helpers/raw-ws.js';
-import { fresh, startParams, startTargets, stopTargets, uri, type Target } from './harness.js';
+import { spawnServe } from '../helpers/serve.js';
+import {
+  SERVER_ENV,
+  fresh,
+  reference,
+  scratch,
+  startParams,
+  startTargets,
+  stopTargets,
+  uri,
+  type Target,
+} from './harness.js';
 
 const targets = await startTargets();
 afterAll(() => stopTargets(targets));
@@ -218,6 +232,66 @@ describe.each(targets)('conformance: sessions, $name', (target: Target) => {
         afterSeq = read.nextSeq - 1;
       }
       expect(output).toBe('one\ntwo\n');
+    },
+  );
+});
+
+// health.rs: exec_server_connection_token_gates_websocket_only. Each server takes its token its own
+// way (ours `--token-file`, the reference `--ws-auth capability-token --ws-token-file`); the
+// behaviour on the wire is the same.
+describe('conformance: a connection token gates the WebSocket only', () => {
+  const token = 'conformance-token-0123456789abcdef';
+  const tokens = scratch('token');
+  const tokenFile = join(tokens.dir, 'token');
+  writeFileSync(tokenFile, token, { mode: 0o600 });
+  const children: ChildProcess[] = [];
+  afterAll(() => {
+    for (const child of children) child.kill('SIGKILL');
+    tokens.cleanup();
+  });
+
+  async function gated(server: 'reference' | 'ours'): Promise<string | null> {
+    if (server === 'ours') return (await spawnServe(['--token-file', tokenFile], SERVER_ENV)).url;
+    const binary = await reference();
+    if (binary === null) return null;
+    const child = spawn(
+      binary,
+      [
+        'exec-server',
+        '--listen',
+        'ws://127.0.0.1:0',
+        '--ws-auth',
+        'capability-token',
+        '--ws-token-file',
+        tokenFile,
+      ],
+      { env: SERVER_ENV, stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    children.push(child);
+    const [line] = (await once(child.stdout, 'data')) as [Buffer];
+    return line.toString().trim();
+  }
+
+  async function upgrade(url: string, headers: Record<string, string>): Promise<number | 'open'> {
+    const ws = new WebSocket(url, { headers });
+    ws.on('error', () => undefined);
+    const outcome = await new Promise<number | 'open'>((resolve) => {
+      ws.once('open', () => resolve('open'));
+      ws.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+    });
+    ws.terminate();
+    return outcome;
+  }
+
+  it.each(['reference', 'ours'] as const)(
+    '%s: readyz is open, the upgrade needs the bearer token',
+    async (server) => {
+      const url = await gated(server);
+      if (url === null) return;
+      expect((await fetch(`${url.replace('ws://', 'http://')}/readyz`)).status).toBe(200);
+      expect(await upgrade(url, {})).toBe(401);
+      expect(await upgrade(url, { authorization: 'Bearer wrong' })).toBe(401);
+      expect(await upgrade(url, { authorization: `Bearer ${token}` })).toBe('open');
     },
   );
 });
