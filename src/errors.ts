@@ -33,6 +33,12 @@ export const ErrorCodes = {
   REMOTE: 'EXEC_ERR_REMOTE',
   /** A session could not be resumed (unknown, or attached elsewhere). */
   SESSION: 'EXEC_ERR_SESSION',
+  /** The session to resume is attached to another connection (JSON-RPC -32010). */
+  SESSION_ATTACHED: 'EXEC_ERR_SESSION_ATTACHED',
+  /** The named thing does not exist: a file read handle, or (current protocol shape) a path (-32004). */
+  NOT_FOUND: 'EXEC_ERR_NOT_FOUND',
+  /** An executor-side HTTP request (`http/request`) failed: connection, timeout, body, policy. */
+  HTTP: 'EXEC_ERR_HTTP',
   /** A protocol rule was broken (handshake order, invalid request shape). */
   PROTOCOL: 'EXEC_ERR_PROTOCOL',
   /** A filesystem request was invalid for the path it names. */
@@ -148,6 +154,24 @@ export class RemoteError extends ExecError {
 export class SessionError extends ExecError {
   constructor(message: string) {
     super(ErrorCodes.SESSION, message);
+  }
+}
+
+export class SessionAttachedError extends ExecError {
+  constructor(sessionId: string) {
+    super(ErrorCodes.SESSION_ATTACHED, `session ${sessionId} is already attached to another connection`);
+  }
+}
+
+export class NotFoundError extends ExecError {
+  constructor(message: string) {
+    super(ErrorCodes.NOT_FOUND, message);
+  }
+}
+
+export class HttpRequestError extends ExecError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.HTTP, message, options);
   }
 }
 

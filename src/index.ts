@@ -11,6 +11,7 @@ export { silentLogger, stderrLogger } from './core/logger.js';
 export type { RuntimeStats } from './supervisor/supervisor.js';
 export type {
   ClosedEvent,
+  EnvPolicyOptions,
   ExecBackend,
   ExecProcess,
   ExitedEvent,
@@ -28,6 +29,7 @@ export type {
   ReadResult,
   SandboxType,
   SignalName,
+  StartMetadata,
   StartOptions,
   TerminalSize,
   TerminateOptions,
@@ -57,13 +59,16 @@ export {
   ExecError,
   FsInvalidError,
   FsIoError,
+  HttpRequestError,
   InternalError,
   InvalidArgumentError,
   LimitError,
   NotATtyError,
+  NotFoundError,
   ProtocolError,
   RemoteError,
   SandboxError,
+  SessionAttachedError,
   SessionError,
   SpawnError,
   TransportError,
@@ -74,6 +79,7 @@ export {
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export type {
+  CanonicalizeParams,
   CopyParams,
   CreateDirectoryParams,
   DirectoryEntry,
@@ -85,5 +91,9 @@ export type {
   ReadFileParams,
   ReadFileResult,
   RemoveParams,
+  WalkEntry,
+  WalkOptions,
+  WalkOutcome,
+  WalkParams,
   WriteFileParams,
 } from './fs/types.js';

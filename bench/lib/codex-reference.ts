@@ -6,11 +6,12 @@
  * Cache folder: `$EXECVISOR_REFERENCE_CACHE`, else `$XDG_CACHE_HOME/execvisor`, else
  * `~/.cache/execvisor`. The package is about 100 MB.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 
 export const REFERENCE_VERSION = '0.171.0';
 
@@ -134,4 +135,15 @@ export async function startReferenceServer(env: NodeJS.ProcessEnv = process.env)
     clearTimeout(timer);
   };
   return { child, url, stderr: () => stderr, stop };
+}
+
+/**
+ * Starts `codex exec-server --listen stdio`: one connection on the child's stdin and stdout, JSON
+ * lines. The caller owns the child (EOF on its stdin ends it).
+ */
+export async function spawnReferenceStdio(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ChildProcessByStdio<Writable, Readable, Readable>> {
+  const binary = await referenceBinary();
+  return spawn(binary, ['exec-server', '--listen', 'stdio'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
 }

@@ -73,7 +73,11 @@ export function registerRunCommand(program: Command): Command {
       '--bwrap <path>',
       'the bwrap to sandbox with (default: $EXECVISOR_BWRAP, else /usr/bin/bwrap, /bin/bwrap, /usr/local/bin/bwrap)',
     )
-    .option('--remote <url>', 'run through an exec server at ws://IP:PORT instead of in-process')
+    .option(
+      '--remote <url>',
+      'run through an exec server instead of in-process: ws://IP:PORT, or stdio:<command> to start one ' +
+        "and speak on its stdin/stdout (e.g. 'stdio:ssh host execvisor serve --listen stdio')",
+    )
     .option(
       '--token-file <file>',
       'with --remote: file holding the bearer token (default: env EXEC_SERVER_TOKEN)',

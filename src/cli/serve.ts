@@ -1,6 +1,8 @@
 /**
- * `execvisor serve`: the exec server on a WebSocket. Prints exactly one line, `ws://<ip>:<port>`,
- * on stdout once bound (scripts read the port from it); everything else goes to stderr.
+ * `execvisor serve`: the exec server on a WebSocket, or on stdio. On a WebSocket it prints exactly
+ * one line, `ws://<ip>:<port>`, on stdout once bound (scripts read the port from it). With
+ * `--listen stdio` stdout carries the protocol and nothing else, and EOF on stdin ends the server.
+ * Logs always go to stderr.
  */
 import { type Command, InvalidArgumentError as CommanderArgumentError, Option } from 'commander';
 import { isExecError } from '../errors.js';
@@ -25,6 +27,8 @@ export interface ServeFlags {
   maxProcessesPerConnection?: number;
   retainedBytes?: number;
   detachTtlMs?: number;
+  handshakeTimeoutMs?: number;
+  maxConnections?: number;
   workers?: number;
   bwrap?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -42,7 +46,11 @@ export function registerServeCommand(program: Command): Command {
   return program
     .command('serve')
     .description('serve the exec-server JSON-RPC protocol over WebSocket')
-    .option('--listen <url>', 'address to bind, ws://IP:PORT (port 0 picks a free one)', DEFAULT_LISTEN_URL)
+    .option(
+      '--listen <url>',
+      'ws://IP:PORT (port 0 picks a free one), or stdio: one connection on stdin/stdout',
+      DEFAULT_LISTEN_URL,
+    )
     .option(
       '--token-file <file>',
       'file holding the bearer token clients must send (default: env EXEC_SERVER_TOKEN)',
@@ -62,6 +70,16 @@ export function registerServeCommand(program: Command): Command {
     .option(
       '--detach-ttl-ms <n>',
       `how long a detached session waits to be resumed (default ${SERVER_DEFAULTS.detachTtlMs})`,
+      integer,
+    )
+    .option(
+      '--handshake-timeout-ms <n>',
+      `a WebSocket must complete its upgrade, then send initialize, within this (default ${SERVER_DEFAULTS.handshakeTimeoutMs})`,
+      integer,
+    )
+    .option(
+      '--max-connections <n>',
+      `WebSocket connections at once; more are refused with HTTP 503 (default ${SERVER_DEFAULTS.maxConnections})`,
       integer,
     )
     .option('--workers <n>', 'worker threads hosting processes (default: min(cores, 4))', integer)
@@ -90,6 +108,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
       maxMessageBytes: flags.maxMessageBytes,
       maxProcessesPerConnection: flags.maxProcessesPerConnection,
       detachTtlMs: flags.detachTtlMs,
+      handshakeTimeoutMs: flags.handshakeTimeoutMs,
+      maxConnections: flags.maxConnections,
       logger,
     };
     // Validate before anything starts, so a bad flag costs no worker threads.
@@ -127,7 +147,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
   }
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
+    const stop = (signal: string) => {
       if (stopping) {
         // A second signal: do not wait for anything.
         void runtime.destroy().finally(() => process.exit(0));
@@ -151,9 +171,14 @@ export async function serve(flags: ServeFlags): Promise<number> {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    // Over stdio, EOF on stdin ends the connection and with it the server.
+    void server.done.then(() => {
+      if (!stopping) stop('EOF on stdin');
+    });
   });
   // Ready only now: a SIGTERM sent the moment the URL is read must find its handler installed.
-  process.stdout.write(`${server.url}\n`);
+  // Over stdio, stdout is the protocol's: nothing else may be written there.
+  if (server.url !== 'stdio') process.stdout.write(`${server.url}\n`);
   await stopped;
   // Worker threads and stdin listeners may keep the loop alive; the server is done.
   process.exit(0);

@@ -1,10 +1,14 @@
 /**
- * `ExecServerClient`: the `ExecBackend` interface over the wire. Method calls go through the
- * method table in `rpc/methods.ts`; server errors become `RemoteError`s carrying the ExecError code.
+ * `ExecServerClient`: the `ExecBackend` interface over the wire (a WebSocket, or a `stdio:` command).
+ * Method calls go through the method table in `rpc/methods.ts`; server errors become `RemoteError`s
+ * carrying the ExecError code. It speaks both shapes of the protocol: the seed's, with our
+ * extensions, to a server of ours; the current upstream one to a server that answers `initialize`
+ * with `environmentInfo` only (see `current-shape.ts`).
  */
 import { ClosedError, LimitError } from '../errors.js';
 import { toBase64 } from '../fs/protocol.js';
 import type {
+  CanonicalizeParams,
   CopyParams,
   CreateDirectoryParams,
   FileMetadata,
@@ -15,24 +19,38 @@ import type {
   ReadFileParams,
   ReadFileResult,
   RemoveParams,
+  WalkOutcome,
+  WalkParams,
   WriteFileParams,
 } from '../fs/types.js';
 import { execOn, type ExecOptions, type ExecResultOf } from '../core/exec.js';
 import { startWithLimits } from '../core/start-limits.js';
-import type { ExecBackend, ExecProcess, ProcessInfo, StartOptions } from '../core/types.js';
+import type { ExecBackend, ExecProcess, ProcessInfo, SandboxType, StartOptions } from '../core/types.js';
 import { clientNotifications, requestMethods, serverNotifications } from '../rpc/methods.js';
-import type { ServerCapabilities } from '../rpc/wire-types.js';
+import type { EnvironmentInfo, HttpRequestResult, ServerCapabilities } from '../rpc/wire-types.js';
+import { currentShapeAdapter } from './current-shape.js';
 import { DEFAULT_CLIENT_RETAINED_BYTES, RemoteProcess } from './remote-process.js';
 import { RpcPeer } from './rpc-peer.js';
 
+/**
+ * Which shape to speak: `seed` (with our extensions), `current` (upstream's current shape), or
+ * `auto`: `seed` to a server that announces our `capabilities`, `current` to one that answers
+ * `initialize` with `environmentInfo` and no extensions, else `seed`.
+ */
+export type ProtocolShape = 'seed' | 'current';
+
 export interface ExecServerClientOptions {
-  /** Sent as `Authorization: Bearer <token>`. */
+  /** Sent as `Authorization: Bearer <token>` (WebSocket only). */
   readonly token?: string | null;
+  /** The shape to speak. Default `auto`. */
+  readonly protocol?: ProtocolShape | 'auto';
   /** `clientName` of `initialize`. Default `execvisor-client`. */
   readonly clientName?: string;
   /**
-   * Opt into sessions that survive a disconnect: a session id to resume, or null for a fresh one.
-   * Absent (the default): the server kills this connection's processes when it closes.
+   * Keep this client's processes when it closes: a session id to resume, or null for a fresh session.
+   * Every session on the server survives a disconnect for its detach TTL (as upstream's do); with
+   * this option absent (the default) `close()` terminates the processes still running, so a client
+   * that did not ask for a session to come back to leaves nothing behind.
    */
   readonly resumeSessionId?: string | null;
   /** Default 10 000 ms. */
@@ -46,14 +64,19 @@ export interface ExecServerClientOptions {
   readonly retainedBytesPerProcess?: number;
 }
 
-type NotificationKind = keyof typeof serverNotifications;
+type NotificationKind = Exclude<keyof typeof serverNotifications, 'httpBodyDelta'>;
+
+/** `followSymlinks` only when given, so a server of the seed's shape sees exactly its members. */
+function follow(value: boolean | null | undefined): { followSymlinks?: boolean } {
+  return value == null ? {} : { followSymlinks: value };
+}
 
 /** Wire name → table key, built once from the method table. */
 const NOTIFICATION_KINDS: ReadonlyMap<string, NotificationKind> = new Map(
-  (Object.keys(serverNotifications) as NotificationKind[]).map((key) => [serverNotifications[key].name, key]),
+  (['output', 'exited', 'closed'] as const).map((key) => [serverNotifications[key].name, key]),
 );
 
-type EarlyNotification = { readonly kind: keyof typeof serverNotifications; readonly params: unknown };
+type EarlyNotification = { readonly kind: NotificationKind; readonly params: unknown };
 
 /** Room for the envelope and the other members around the base64 of a `fs/writeFile` request. */
 const WRITE_FILE_OVERHEAD_BYTES = 1024;
@@ -68,20 +91,29 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
   #sessionId: string | null = null;
   #serverVersion: string | null = null;
   #capabilities: ServerCapabilities | null = null;
+  #environmentInfo: EnvironmentInfo | null = null;
+  #protocol: ProtocolShape = 'seed';
   #nextProcess = 1;
   #closing: Promise<void> | null = null;
+  /** The caller asked for a session it may resume: `close()` leaves its processes running. */
+  readonly #keepOnClose: boolean;
 
   private constructor(peer: RpcPeer, options: ExecServerClientOptions) {
     this.#peer = peer;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
     this.#retainedBytes = options.retainedBytesPerProcess ?? DEFAULT_CLIENT_RETAINED_BYTES;
+    this.#keepOnClose = options.resumeSessionId !== undefined;
     peer.onNotification = (method, params) => this.#onNotification(method, params);
     peer.onDisconnect = (message) => {
       for (const handle of this.#handles.values()) handle.fail(message);
     };
   }
 
-  /** Connects, performs the handshake and, when resuming, adopts the session's processes. */
+  /**
+   * Connects to `ws://IP:PORT` or `stdio:<command>` (the command is run with `/bin/sh -c` and speaks
+   * JSON lines on its stdin and stdout, e.g. `stdio:ssh host execvisor serve --listen stdio`),
+   * performs the handshake and, when resuming, adopts the session's processes.
+   */
   static async connect(url: string, options: ExecServerClientOptions = {}): Promise<ExecServerClient> {
     const peer = await RpcPeer.open(url, {
       token: options.token,
@@ -110,6 +142,21 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
     return this.#capabilities;
   }
 
+  /** The server's `environmentInfo` from `initialize` (current-shape servers), else null. */
+  get environmentInfo(): EnvironmentInfo | null {
+    return this.#environmentInfo;
+  }
+
+  /** The shape this client speaks to its server. */
+  get protocol(): ProtocolShape {
+    return this.#protocol;
+  }
+
+  /** `environment/info`. */
+  environment(): Promise<EnvironmentInfo> {
+    return this.#peer.call(requestMethods.environmentInfo, {});
+  }
+
   start(options: StartOptions): Promise<ExecProcess> {
     return startWithLimits(options, (checked) => this.#start(checked));
   }
@@ -135,15 +182,29 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
         pipeStdin: options.pipeStdin ?? false,
         size: options.size ?? null,
         flowControl: options.flowControl ?? null,
+        ...(options.envPolicy != null
+          ? {
+              envPolicy: {
+                ...options.envPolicy,
+                exclude: [...options.envPolicy.exclude],
+                includeOnly: [...options.envPolicy.includeOnly],
+                set: { ...options.envPolicy.set },
+              },
+            }
+          : {}),
+        ...(options.metadata != null ? { metadata: options.metadata } : {}),
       });
       // The start answer has no pid. A list of just this process, sent right behind the start
       // (the server answers it once that start has settled, by a direct lookup), gives it without
-      // a second round trip. An older server without the filter or the method costs only the pid.
-      const listed = this.#peer.call(requestMethods.list, { processId }).then(
-        ({ processes }) => processes.find((p) => p.processId === processId),
-        () => undefined,
-      );
-      const { sandboxType } = await started;
+      // a second round trip. A server without the method (upstream's) costs only the pid.
+      const listed = this.#hasMethod(requestMethods.list.name)
+        ? this.#peer.call(requestMethods.list, { processId }).then(
+            ({ processes }) => processes.find((p) => p.processId === processId),
+            () => undefined,
+          )
+        : Promise.resolve(undefined);
+      // In the current shape `sandboxType` comes back camelCase; the adapter gives ours.
+      const sandboxType = (await started).sandboxType as SandboxType;
       const info = await listed;
       const flowControlled = options.flowControl != null;
       const handle = new RemoteProcess(this.#peer, {
@@ -176,6 +237,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
   async readFile(params: ReadFileParams): Promise<ReadFileResult> {
     const { dataBase64 } = await this.#peer.call(requestMethods.readFile, {
       path: params.path,
+      ...follow(params.followSymlinks),
       sandbox: params.sandbox ?? null,
     });
     return { data: Buffer.from(dataBase64, 'base64') };
@@ -204,6 +266,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
     await this.#peer.call(requestMethods.writeFile, {
       path: params.path,
       dataBase64,
+      ...follow(params.followSymlinks),
       sandbox: params.sandbox ?? null,
     });
   }
@@ -213,16 +276,19 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
     await this.#peer.call(requestMethods.createDirectory, {
       path: params.path,
       recursive: params.recursive ?? null,
+      ...follow(params.followSymlinks),
       sandbox: params.sandbox ?? null,
     });
   }
 
-  /** `fs/getMetadata`. */
-  getMetadata(params: GetMetadataParams): Promise<FileMetadata> {
-    return this.#peer.call(requestMethods.getMetadata, {
+  /** `fs/getMetadata`. An older server that does not report `isSymlink` and `size` gives false and 0. */
+  async getMetadata(params: GetMetadataParams): Promise<FileMetadata> {
+    const metadata = await this.#peer.call(requestMethods.getMetadata, {
       path: params.path,
+      ...follow(params.followSymlinks),
       sandbox: params.sandbox ?? null,
     });
+    return { ...metadata, isSymlink: metadata.isSymlink ?? false, size: metadata.size ?? 0 };
   }
 
   /** `fs/readDirectory`. */
@@ -239,6 +305,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
       path: params.path,
       recursive: params.recursive ?? null,
       force: params.force ?? null,
+      ...follow(params.followSymlinks),
       sandbox: params.sandbox ?? null,
     });
   }
@@ -250,6 +317,66 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
       destinationPath: params.destinationPath,
       recursive: params.recursive,
       sandbox: params.sandbox ?? null,
+    });
+  }
+
+  /** `fs/canonicalize`. */
+  async canonicalize(params: CanonicalizeParams): Promise<string> {
+    const { path } = await this.#peer.call(requestMethods.canonicalize, {
+      path: params.path,
+      sandbox: params.sandbox ?? null,
+    });
+    return path;
+  }
+
+  /** `fs/walk`. */
+  walk(params: WalkParams): Promise<WalkOutcome> {
+    return this.#peer.call(requestMethods.walk, {
+      path: params.path,
+      options: params.options,
+      sandbox: params.sandbox ?? null,
+    });
+  }
+
+  /** `fs/open`: a read handle on the file (at most 128 per connection; ids of at most 32 bytes). */
+  async openFile(params: { handleId: string; path: string; sandbox?: unknown }): Promise<string> {
+    const { handleId } = await this.#peer.call(requestMethods.open, {
+      handleId: params.handleId,
+      path: params.path,
+      sandbox: params.sandbox ?? null,
+    });
+    return handleId;
+  }
+
+  /** `fs/readBlock`: up to `len` bytes (1 B to 1 MiB) at `offset`; `eof` when fewer were left. */
+  async readBlock(handleId: string, offset: number, len: number): Promise<{ chunk: Buffer; eof: boolean }> {
+    const { chunk, eof } = await this.#peer.call(requestMethods.readBlock, { handleId, offset, len });
+    return { chunk: Buffer.from(chunk, 'base64'), eof };
+  }
+
+  /** `fs/close`. */
+  async closeFile(handleId: string): Promise<void> {
+    await this.#peer.call(requestMethods.close, { handleId });
+  }
+
+  /** `http/request`, buffered (the body comes back in the answer). */
+  httpRequest(params: {
+    method: string;
+    url: string;
+    headers?: { name: string; value: string }[];
+    body?: Uint8Array | null;
+    timeoutMs?: number | null;
+    redirectPolicy?: 'follow' | 'stop';
+  }): Promise<HttpRequestResult> {
+    return this.#peer.call(requestMethods.httpRequest, {
+      method: params.method,
+      url: params.url,
+      headers: params.headers ?? [],
+      ...(params.body != null ? { bodyBase64: toBase64(params.body) } : {}),
+      timeoutMs: params.timeoutMs ?? null,
+      redirectPolicy: params.redirectPolicy ?? 'follow',
+      requestId: `http-${this.#nextProcess++}`,
+      streamResponse: false,
     });
   }
 
@@ -269,7 +396,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
   }
 
   async #close(): Promise<void> {
-    if (this.#peer.disconnected === null && this.#capabilities?.detachable !== true) {
+    if (this.#peer.disconnected === null && !this.#keepOnClose) {
       const live = [...this.#handles.values()].filter((h) => !h.info().closed);
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, this.#closeTimeoutMs).unref());
       await Promise.race([
@@ -289,8 +416,17 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
     this.#sessionId = result.sessionId ?? null;
     this.#serverVersion = result.serverVersion ?? null;
     this.#capabilities = result.capabilities ?? null;
+    this.#environmentInfo = result.environmentInfo ?? null;
+    const wanted = options.protocol ?? 'auto';
+    this.#protocol =
+      wanted !== 'auto'
+        ? wanted
+        : this.#capabilities === null && this.#environmentInfo !== null
+          ? 'current'
+          : 'seed';
+    if (this.#protocol === 'current') this.#peer.adapter = currentShapeAdapter;
     this.#peer.notify(clientNotifications.initialized, {});
-    if (typeof options.resumeSessionId === 'string') {
+    if (typeof options.resumeSessionId === 'string' && this.#hasMethod(requestMethods.list.name)) {
       const { processes } = await this.#peer.call(requestMethods.list, {});
       for (const info of processes) {
         const handle = new RemoteProcess(this.#peer, {
@@ -308,6 +444,11 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
         this.#adopt(handle);
       }
     }
+  }
+
+  /** Whether the server announced `method` (a server without our capabilities offers the seed's). */
+  #hasMethod(method: string): boolean {
+    return this.#capabilities?.methods.includes(method) ?? this.#protocol === 'seed';
   }
 
   #adopt(handle: RemoteProcess): void {
@@ -343,7 +484,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
    * Notifications are checked against the table's schemas; a malformed one is dropped, and the
    * seq jump it leaves is filled by a catch-up read.
    */
-  #deliver(handle: RemoteProcess, kind: keyof typeof serverNotifications, params: unknown): void {
+  #deliver(handle: RemoteProcess, kind: NotificationKind, params: unknown): void {
     switch (kind) {
       case 'output': {
         const parsed = serverNotifications.output.params.safeParse(params);

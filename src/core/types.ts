@@ -160,15 +160,42 @@ export interface FlowControl {
   readonly lowWaterBytes: number;
 }
 
+/** Upstream's shell-environment-policy (see `envPolicy`). */
+export interface EnvPolicyOptions {
+  /** Start from all of the server's variables, the core ones (HOME, PATH, LANG…), or none. */
+  readonly inherit: 'all' | 'core' | 'none';
+  /** Keep names matching `*KEY*`, `*SECRET*`, `*TOKEN*` (dropped by default). */
+  readonly ignoreDefaultExcludes: boolean;
+  /** Globs (`*`, `?`, `[...]`, any case) of names to drop. */
+  readonly exclude: readonly string[];
+  /** Variables to set. */
+  readonly set: Readonly<Record<string, string>>;
+  /** When not empty: keep only names matching one of these globs. */
+  readonly includeOnly: readonly string[];
+}
+
+/** Attribution of a start (telemetry only: never an authorization input). */
+export interface StartMetadata {
+  readonly threadId?: string | null;
+  readonly toolCallId?: string | null;
+}
+
 export interface StartOptions {
   /** Client-chosen key, unique in the session. Default: `proc-<n>`. */
   readonly processId?: string;
   /** Non-empty; argv[0] is the program (a bare name is looked up on env.PATH, else the server PATH). */
   readonly argv: readonly string[];
-  /** Absolute working directory. */
+  /** Absolute working directory (a native path or a `file://` URI). */
   readonly cwd: string;
-  /** The complete child environment; nothing is inherited. */
+  /**
+   * The child environment. Without `envPolicy` it is exactly this (nothing is inherited); with it,
+   * this is laid over what the policy builds from the server's own environment.
+   */
   readonly env: Readonly<Record<string, string>>;
+  /** Build the child environment from the server's own (upstream's shell-environment-policy rules). */
+  readonly envPolicy?: EnvPolicyOptions | null;
+  /** Attribution; kept with the start, never interpreted. */
+  readonly metadata?: StartMetadata | null;
   /** Run under a pseudo-terminal. Default false. */
   readonly tty?: boolean;
   /** Non-tty only: stdin is a pipe written with `write()`. Default false (stdin is /dev/null). */

@@ -24,6 +24,9 @@ const OPERATIONS = new Set<string>([
   'readDirectory',
   'remove',
   'copy',
+  'canonicalize',
+  'walk',
+  'identify',
 ]);
 
 async function readAll(input: Readable): Promise<string> {

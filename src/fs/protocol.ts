@@ -8,21 +8,59 @@
 import { constants as bufferConstants } from 'node:buffer';
 import type { PlainError } from '../errors.js';
 import type { SandboxTools } from '../sandbox/tools.js';
-import type { DirectoryEntry, FileMetadata } from './types.js';
+import type { DirectoryEntry, FileMetadata, WalkOptions, WalkOutcome } from './types.js';
 
+/**
+ * `followSymlinks: false` refuses a symlink anywhere in the path (the current protocol's
+ * `followSymlinks`); true follows them, as the seed always did.
+ */
 export type FsOperation =
-  | { readonly op: 'readFile'; readonly path: string }
-  | { readonly op: 'writeFile'; readonly path: string; readonly data: Uint8Array }
-  | { readonly op: 'createDirectory'; readonly path: string; readonly recursive: boolean }
-  | { readonly op: 'getMetadata'; readonly path: string }
+  | { readonly op: 'readFile'; readonly path: string; readonly followSymlinks?: boolean }
+  | {
+      readonly op: 'writeFile';
+      readonly path: string;
+      readonly data: Uint8Array;
+      readonly followSymlinks?: boolean;
+    }
+  | {
+      readonly op: 'createDirectory';
+      readonly path: string;
+      readonly recursive: boolean;
+      readonly followSymlinks?: boolean;
+    }
+  | { readonly op: 'getMetadata'; readonly path: string; readonly followSymlinks?: boolean }
   | { readonly op: 'readDirectory'; readonly path: string }
-  | { readonly op: 'remove'; readonly path: string; readonly recursive: boolean; readonly force: boolean }
+  | {
+      readonly op: 'remove';
+      readonly path: string;
+      readonly recursive: boolean;
+      readonly force: boolean;
+      readonly followSymlinks?: boolean;
+    }
   | {
       readonly op: 'copy';
       readonly sourcePath: string;
       readonly destinationPath: string;
       readonly recursive: boolean;
-    };
+    }
+  | { readonly op: 'canonicalize'; readonly path: string }
+  | {
+      readonly op: 'walk';
+      readonly path: string;
+      readonly options: WalkOptions;
+    }
+  /** `fs/open` under a sandbox: open and stat inside the sandbox, so it decides what may be read. */
+  | { readonly op: 'identify'; readonly path: string };
+
+/**
+ * The file a sandboxed `identify` opened: the server opens the same inode or nothing. Device and
+ * inode are decimal strings of the 64-bit values (a JS number would round large inodes).
+ */
+export interface FileIdentity {
+  readonly dev: string;
+  readonly ino: string;
+  readonly isFile: boolean;
+}
 
 export type FsOperationName = FsOperation['op'];
 
@@ -35,6 +73,9 @@ export interface FsValues {
   readonly readDirectory: { readonly entries: readonly DirectoryEntry[] };
   readonly remove: null;
   readonly copy: null;
+  readonly canonicalize: { readonly path: string };
+  readonly walk: WalkOutcome;
+  readonly identify: FileIdentity;
 }
 
 export type FsValue = FsValues[FsOperationName];
@@ -58,7 +99,12 @@ export type FsOutcome =
 
 export type HelperRequest =
   | Exclude<FsOperation, { op: 'writeFile' }>
-  | { readonly op: 'writeFile'; readonly path: string; readonly dataBase64: string };
+  | {
+      readonly op: 'writeFile';
+      readonly path: string;
+      readonly dataBase64: string;
+      readonly followSymlinks?: boolean;
+    };
 
 export type HelperResponse =
   { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: PlainError };
@@ -80,10 +126,20 @@ export function toBase64(bytes: Uint8Array): string {
 
 export function toHelperRequest(operation: FsOperation): HelperRequest {
   if (operation.op !== 'writeFile') return operation;
-  return { op: 'writeFile', path: operation.path, dataBase64: toBase64(operation.data) };
+  return {
+    op: 'writeFile',
+    path: operation.path,
+    dataBase64: toBase64(operation.data),
+    ...(operation.followSymlinks === undefined ? {} : { followSymlinks: operation.followSymlinks }),
+  };
 }
 
 export function fromHelperRequest(request: HelperRequest): FsOperation {
   if (request.op !== 'writeFile') return request;
-  return { op: 'writeFile', path: request.path, data: Buffer.from(request.dataBase64, 'base64') };
+  return {
+    op: 'writeFile',
+    path: request.path,
+    data: Buffer.from(request.dataBase64, 'base64'),
+    ...(request.followSymlinks === undefined ? {} : { followSymlinks: request.followSymlinks }),
+  };
 }

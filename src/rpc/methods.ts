@@ -4,20 +4,31 @@
  * table is keyed by the same keys and must cover every entry); the client and the tests call
  * through the same objects, so no method name is spelled twice.
  *
- * The `fs/*` methods have `scope: 'fs'`: the handshake rule and its error texts follow from it.
+ * Each method has a `scope` (the handshake rule and its error texts follow from it) and says whether
+ * the seed protocol had it (`since`): a request is answered in the shape it was written in, and
+ * `dialectOf` tells the two shapes apart before the params are parsed.
  */
 import { constants as osConstants } from 'node:os';
 import { z } from 'zod';
 import type { SandboxOptions } from '../core/sandbox-options.js';
 import { relativePathMessage } from '../fs/file-system.js';
-import { bool, base64, seq, str, stringMap, struct, uint, variants } from './serde-schema.js';
+import { isUriPath, parseWirePath, type WirePath } from '../core/path-uri.js';
+import { bool, base64, seq, str, stringMap, struct, uint, variants, type Dialect } from './serde-schema.js';
 import type {
   ClosedNotification,
   EmptyResult,
   ExitedNotification,
+  EnvironmentInfo,
+  EnvironmentStatus,
+  FsCanonicalizeResult,
   FsMetadataResult,
+  FsOpenResult,
+  FsReadBlockResult,
   FsReadDirectoryResult,
   FsReadFileResult,
+  FsWalkResult,
+  HttpBodyDeltaNotification,
+  HttpRequestResult,
   InitializeResult,
   ListResult,
   OutputNotification,
@@ -28,15 +39,20 @@ import type {
 } from './wire-types.js';
 
 /**
- * Which handshake rule a method obeys: `handshake` methods run before `initialize`; `exec` and
- * `fs` methods need the full handshake, and their error texts name their family.
+ * Which handshake rule a method obeys: `handshake` methods run before `initialize`; every other
+ * scope needs the full handshake, and its error texts name the family (`exec methods`,
+ * `filesystem methods`, `environment info methods`…).
  */
-export type MethodScope = 'handshake' | 'exec' | 'fs';
+export type MethodScope = 'handshake' | 'exec' | 'fs' | 'environmentInfo' | 'environmentStatus' | 'http';
+
+/** `seed`: the method existed in the seed protocol; `current`: it came with the current upstream one. */
+export type MethodOrigin = 'seed' | 'current';
 
 export interface RequestMethod<Name extends string, Params extends z.ZodType, Result> {
   readonly name: Name;
   readonly scope: MethodScope;
   readonly params: Params;
+  readonly since: MethodOrigin;
   /** Type-level only: the result type. */
   readonly result?: Result;
 }
@@ -46,12 +62,12 @@ export interface NotificationMethod<Name extends string, Params extends z.ZodTyp
   readonly params: Params;
 }
 
-function request<Result>() {
+function request<Result>(since: MethodOrigin = 'seed') {
   return <const Name extends string, Params extends z.ZodType>(
     name: Name,
     scope: MethodScope,
     params: Params,
-  ): RequestMethod<Name, Params, Result> => ({ name, scope, params });
+  ): RequestMethod<Name, Params, Result> => ({ name, scope, params, since });
 }
 
 function notification<const Name extends string, Params extends z.ZodType>(
@@ -77,11 +93,42 @@ const signalName = str().refine(
   },
 );
 
-/** An absolute path (fs methods refuse relative ones with -32602). */
+/**
+ * A path member: a native absolute path (the seed's shape) or a `file://` URI (the current shape),
+ * parsed into a `WirePath` that remembers which. A relative path is refused with -32602.
+ */
 const absolutePath = (field: string) =>
-  str().refine((path) => path.startsWith('/'), {
-    error: (issue) => relativePathMessage(field, issue.input),
+  str().transform((text, ctx): WirePath => {
+    const parsed = parseWirePath(text, (value) => relativePathMessage(field, value));
+    if (parsed.ok) return parsed.path;
+    // The reference words a cwd on a foreign host with its own prefix.
+    const message =
+      field === 'cwd' && parsed.why.includes(' is invalid on ')
+        ? `cwd URI \`${text}\` is not valid on this exec-server host: ${parsed.why}`
+        : parsed.why;
+    ctx.addIssue({ code: 'custom', message, input: text });
+    return z.NEVER;
   });
+
+/** `{}` or absent: a method without params (serde's unit struct refuses any member). */
+const noParams = z.unknown().superRefine((value, ctx) => {
+  if (value === null || value === undefined) return;
+  const empty = typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0;
+  if (!empty) {
+    const got = Array.isArray(value) ? 'sequence' : typeof value === 'object' ? 'map' : typeof value;
+    ctx.addIssue({ code: 'custom', message: `invalid type: ${got}, expected unit`, input: value });
+  }
+});
+
+const envPolicy = struct('ExecEnvPolicy', {
+  inherit: variants(['all', 'core', 'none']),
+  ignoreDefaultExcludes: bool(),
+  exclude: seq(str()),
+  set: stringMap(),
+  includeOnly: seq(str()),
+});
+
+const shellInfo = struct('ShellInfo', { name: str(), path: str() });
 
 // Validated by the sandbox layer, which reports `failed to prepare process sandbox: …`; typed here
 // (accepting any value) so callers of the client and the runtime see one `SandboxOptions` type.
@@ -105,7 +152,7 @@ export const requestMethods = {
     struct('ExecParams', {
       processId,
       argv: seq(str()),
-      cwd: str(),
+      cwd: absolutePath('cwd'),
       env: stringMap(),
       tty: bool(),
       arg0: str().nullish(),
@@ -113,6 +160,12 @@ export const requestMethods = {
       pipeStdin: bool().nullish(),
       size: terminalSize.nullish(),
       flowControl: struct('FlowControl', { highWaterBytes: uint(), lowWaterBytes: uint() }).nullish(),
+      // The current shape: the child env built from the server's own (see src/spawn/env-policy.ts).
+      envPolicy: envPolicy.nullish(),
+      // Attribution only (thread and tool call ids); kept with the process, never interpreted.
+      metadata: struct('ExecMetadata', { threadId: str().nullish(), toolCallId: str().nullish() }).nullish(),
+      // Accepted and ignored: the `shellSnapshotV2` capability is false.
+      shellSnapshot: struct('ShellSnapshotRequest', { scopeId: str(), shell: shellInfo }).nullish(),
     }),
   ),
   read: request<WireReadResult>()(
@@ -158,22 +211,32 @@ export const requestMethods = {
   readFile: request<FsReadFileResult>()(
     'fs/readFile',
     'fs',
-    struct('FsReadFileParams', { path: absolutePath('path'), sandbox }),
+    struct('FsReadFileParams', { path: absolutePath('path'), followSymlinks: bool().nullish(), sandbox }),
   ),
   writeFile: request<EmptyResult>()(
     'fs/writeFile',
     'fs',
-    struct('FsWriteFileParams', { path: absolutePath('path'), dataBase64: base64('dataBase64'), sandbox }),
+    struct('FsWriteFileParams', {
+      path: absolutePath('path'),
+      dataBase64: base64('dataBase64'),
+      followSymlinks: bool().nullish(),
+      sandbox,
+    }),
   ),
   createDirectory: request<EmptyResult>()(
     'fs/createDirectory',
     'fs',
-    struct('FsCreateDirectoryParams', { path: absolutePath('path'), recursive: bool().nullish(), sandbox }),
+    struct('FsCreateDirectoryParams', {
+      path: absolutePath('path'),
+      recursive: bool().nullish(),
+      followSymlinks: bool().nullish(),
+      sandbox,
+    }),
   ),
   getMetadata: request<FsMetadataResult>()(
     'fs/getMetadata',
     'fs',
-    struct('FsGetMetadataParams', { path: absolutePath('path'), sandbox }),
+    struct('FsGetMetadataParams', { path: absolutePath('path'), followSymlinks: bool().nullish(), sandbox }),
   ),
   readDirectory: request<FsReadDirectoryResult>()(
     'fs/readDirectory',
@@ -187,6 +250,7 @@ export const requestMethods = {
       path: absolutePath('path'),
       recursive: bool().nullish(),
       force: bool().nullish(),
+      followSymlinks: bool().nullish(),
       sandbox,
     }),
   ),
@@ -198,6 +262,58 @@ export const requestMethods = {
       destinationPath: absolutePath('destinationPath'),
       recursive: bool(),
       sandbox,
+    }),
+  ),
+  canonicalize: request<FsCanonicalizeResult>('current')(
+    'fs/canonicalize',
+    'fs',
+    struct('FsCanonicalizeParams', { path: absolutePath('path'), sandbox }),
+  ),
+  walk: request<FsWalkResult>('current')(
+    'fs/walk',
+    'fs',
+    struct('FsWalkParams', {
+      path: absolutePath('path'),
+      options: struct('WalkOptions', {
+        maxDepth: uint('usize'),
+        maxDirectories: uint('usize'),
+        maxEntries: uint('usize'),
+        followDirectorySymlinks: bool(),
+      }),
+      sandbox,
+    }),
+  ),
+  open: request<FsOpenResult>('current')(
+    'fs/open',
+    'fs',
+    struct('FsOpenParams', { handleId: str(), path: absolutePath('path'), sandbox }),
+  ),
+  readBlock: request<FsReadBlockResult>('current')(
+    'fs/readBlock',
+    'fs',
+    struct('FsReadBlockParams', { handleId: str(), offset: uint(), len: uint('usize') }),
+  ),
+  close: request<EmptyResult>('current')('fs/close', 'fs', struct('FsCloseParams', { handleId: str() })),
+  environmentInfo: request<EnvironmentInfo>('current')('environment/info', 'environmentInfo', noParams),
+  environmentStatus: request<EnvironmentStatus>('current')(
+    'environment/status',
+    'environmentStatus',
+    noParams,
+  ),
+  httpRequest: request<HttpRequestResult>('current')(
+    'http/request',
+    'http',
+    struct('HttpRequestParams', {
+      method: str(),
+      url: str(),
+      headers: seq(
+        struct('HttpHeader', { name: str(), value: str(), valueEnvVar: str().nullish() }),
+      ).nullish(),
+      bodyBase64: base64('bodyBase64').nullish(),
+      timeoutMs: uint().nullish(),
+      redirectPolicy: variants(['follow', 'stop']).nullish(),
+      requestId: str(),
+      streamResponse: bool().nullish(),
     }),
   ),
 } as const;
@@ -240,6 +356,16 @@ export const serverNotifications = {
     'process/closed',
     z.object({ processId: z.string(), seq: z.number() }) satisfies z.ZodType<ClosedNotification>,
   ),
+  httpBodyDelta: notification(
+    'http/request/bodyDelta',
+    z.object({
+      requestId: z.string(),
+      seq: z.number(),
+      deltaBase64: z.string(),
+      done: z.boolean(),
+      error: z.string().nullable(),
+    }) satisfies z.ZodType<HttpBodyDeltaNotification>,
+  ),
 } as const;
 
 export type ServerNotificationKey = keyof typeof serverNotifications;
@@ -259,7 +385,39 @@ export const requestMethodsByName: ReadonlyMap<string, { key: MethodKey; method:
 /** Every wire method name, for `capabilities`. */
 export const methodNames: readonly string[] = Object.values(requestMethods).map((m) => m.name);
 
+const FAMILIES: Readonly<Record<MethodScope, string>> = {
+  handshake: 'handshake methods',
+  exec: 'exec methods',
+  fs: 'filesystem methods',
+  environmentInfo: 'environment info methods',
+  environmentStatus: 'environment status methods',
+  http: 'http methods',
+};
+
 /** The handshake error texts name the method family. */
 export function handshakeFamily(scope: MethodScope): string {
-  return scope === 'fs' ? 'filesystem methods' : 'exec methods';
+  return FAMILIES[scope];
+}
+
+const PATH_MEMBERS = ['path', 'cwd', 'sourcePath', 'destinationPath'] as const;
+
+/**
+ * The shape a request was written in, from its raw params: a method the seed did not have, a
+ * `file://` path, a `FileSystemSandboxContext` sandbox (it has `permissions`), or a `writeId` on
+ * `process/write` (required upstream, optional in the seed) make it `current`; anything else is
+ * answered exactly as the seed specified.
+ */
+export function dialectOf(method: AnyRequestMethod, params: unknown): Dialect {
+  if (method.since === 'current') return 'current';
+  if (typeof params !== 'object' || params === null) return 'seed';
+  const raw = params as Record<string, unknown>;
+  if (PATH_MEMBERS.some((member) => isUriPath(raw[member]))) return 'current';
+  if (isSandboxContext(raw.sandbox)) return 'current';
+  if (method.name === 'process/write' && typeof raw.writeId === 'string') return 'current';
+  return 'seed';
+}
+
+/** Whether a raw `sandbox` member is the current shape (`FileSystemSandboxContext`). */
+export function isSandboxContext(sandbox: unknown): boolean {
+  return typeof sandbox === 'object' && sandbox !== null && 'permissions' in sandbox;
 }

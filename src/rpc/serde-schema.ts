@@ -6,7 +6,8 @@
  * Like serde, only the first failure is reported.
  */
 import { z } from 'zod';
-import { InvalidArgumentError } from '../errors.js';
+import { FsInvalidError, InvalidArgumentError } from '../errors.js';
+import { decodeBase64 } from './base64.js';
 
 type Issue = { readonly input?: unknown; readonly path?: readonly PropertyKey[] | undefined };
 
@@ -82,35 +83,52 @@ export function variants<const T extends readonly [string, ...string[]]>(values:
   });
 }
 
-// Standard alphabet, padding required, no whitespace: the reference decodes strictly.
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+export { decodeBase64Strict } from './base64.js';
 
-/** Strict standard base64 (with padding); non-canonical trailing bits are refused too. */
-export function decodeBase64Strict(text: string): Buffer | undefined {
-  if (!BASE64.test(text)) return undefined;
-  const bytes = Buffer.from(text, 'base64');
-  return bytes.toString('base64') === text ? bytes : undefined;
-}
-
-/** A base64 string member, decoded to bytes. */
+/**
+ * A base64 string member, decoded to bytes. A bad payload fails with the seed's text
+ * (``invalid base64 in `chunk` ``); the issue also carries the reference's own wording
+ * (`Invalid symbol 33, offset 0.`), which `parseParams` answers to a client of the current shape.
+ */
 export function base64(field: string) {
   return str().transform((text, ctx) => {
-    const bytes = decodeBase64Strict(text);
-    if (bytes === undefined) {
-      ctx.addIssue({ code: 'custom', message: `invalid base64 in \`${field}\``, input: text });
+    const decoded = decodeBase64(text);
+    if ('problem' in decoded) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `invalid base64 in \`${field}\``,
+        input: text,
+        params: { base64Problem: decoded.problem },
+      });
       return z.NEVER;
     }
-    return bytes;
+    return decoded.bytes;
   });
 }
+
+/** Which shape of the protocol a request was written in (see `dialectOf` in methods.ts). */
+export type Dialect = 'seed' | 'current';
 
 /**
  * Validates params. Absent params are null, as the reference reads them; the first failure becomes
  * an `InvalidArgumentError` (-32602) with the serde-style message.
  */
-export function parseParams<T extends z.ZodType>(schema: T, params: unknown): z.output<T> {
+export function parseParams<T extends z.ZodType>(
+  schema: T,
+  params: unknown,
+  dialect: Dialect = 'seed',
+  method?: string,
+): z.output<T> {
   const result = schema.safeParse(params, { reportInput: true });
   if (result.success) return result.data;
   const issue = result.error.issues[0];
+  const problem = (issue as { params?: { base64Problem?: unknown } } | undefined)?.params?.base64Problem;
+  if (dialect === 'current' && typeof problem === 'string') {
+    // The reference's texts: `fs/writeFile` reports a bad payload as invalid input (-32600).
+    if (method === 'fs/writeFile') {
+      throw new FsInvalidError(`fs/writeFile requires valid base64 dataBase64: ${problem}`);
+    }
+    throw new InvalidArgumentError(problem);
+  }
   throw new InvalidArgumentError(issue?.message ?? 'invalid params');
 }

@@ -5,12 +5,40 @@
 import type { OutputStream, ProcessInfo, SandboxType, WriteStatus } from '../core/types.js';
 
 export interface InitializeResult {
-  /** [ext] The session this connection is attached to; pass it as `resumeSessionId` to resume. */
+  /** The session this connection is attached to; pass it as `resumeSessionId` to resume. */
   readonly sessionId?: string;
+  /** The current shape: what `environment/info` answers, at handshake time. */
+  readonly environmentInfo?: EnvironmentInfo;
   /** [ext] */
   readonly serverVersion?: string;
   /** [ext] */
   readonly capabilities?: ServerCapabilities;
+}
+
+/** `environment/info` (current shape). Paths are `file://` URIs. */
+export interface EnvironmentInfo {
+  readonly shell: { readonly name: string; readonly path: string };
+  readonly executorVersion: string;
+  readonly cwd: string | null;
+  readonly userHomeDir?: string;
+  readonly platformOs: string;
+  readonly temporaryDirectories: readonly string[];
+  readonly tempDir?: string;
+  readonly capabilities: EnvironmentCapabilities;
+}
+
+/** Each is true only where this server implements the feature. */
+export interface EnvironmentCapabilities {
+  readonly networkProxyLaunch: boolean;
+  readonly capabilityDiscoverySandbox: boolean;
+  readonly environmentConfigRead: boolean;
+  readonly httpHeaderEnvVars: boolean;
+  readonly sandboxedFileStreaming: boolean;
+  readonly shellSnapshotV2: boolean;
+}
+
+export interface EnvironmentStatus {
+  readonly status: 'ready';
 }
 
 export interface ServerCapabilities {
@@ -24,8 +52,12 @@ export interface ServerCapabilities {
 
 export interface StartResult {
   readonly processId: string;
-  readonly sandboxType: SandboxType;
+  /** Kebab-case (`linux-seccomp`) for a seed `sandbox`, camelCase (`linuxSeccomp`) for the current one. */
+  readonly sandboxType: SandboxType | WireSandboxType;
 }
+
+/** The current shape's spelling of `SandboxType`. */
+export type WireSandboxType = 'none' | 'macosSeatbelt' | 'linuxSeccomp' | 'windowsRestrictedToken';
 
 export interface WireChunk {
   readonly seq: number;
@@ -67,8 +99,53 @@ export interface FsReadFileResult {
 export interface FsMetadataResult {
   readonly isDirectory: boolean;
   readonly isFile: boolean;
+  /** The current shape's members (sent to both shapes: a seed client ignores them). */
+  readonly isSymlink: boolean;
+  readonly size: number;
   readonly createdAtMs: number;
   readonly modifiedAtMs: number;
+}
+
+export interface FsCanonicalizeResult {
+  /** In the form the request used. */
+  readonly path: string;
+}
+
+export interface FsWalkResult {
+  readonly entries: readonly { readonly path: string; readonly kind: 'directory' | 'file' }[];
+  readonly errors: readonly { readonly path: string; readonly message: string }[];
+  readonly truncated: boolean;
+}
+
+export interface FsOpenResult {
+  readonly handleId: string;
+}
+
+export interface FsReadBlockResult {
+  /** base64 */
+  readonly chunk: string;
+  readonly eof: boolean;
+}
+
+export interface HttpHeader {
+  readonly name: string;
+  readonly value: string;
+}
+
+export interface HttpRequestResult {
+  readonly status: number;
+  readonly headers: readonly HttpHeader[];
+  /** base64; empty when the body is streamed. */
+  readonly bodyBase64: string;
+}
+
+export interface HttpBodyDeltaNotification {
+  readonly requestId: string;
+  readonly seq: number;
+  /** base64 */
+  readonly deltaBase64: string;
+  readonly done: boolean;
+  readonly error: string | null;
 }
 
 export interface FsReadDirectoryResult {

@@ -4,8 +4,9 @@
  */
 import { ClosedError } from '../errors.js';
 import { FileSystemRunner } from '../fs/file-system.js';
-import type { FsOutcome, FsTask } from '../fs/protocol.js';
+import type { FileIdentity, FsOutcome, FsTask } from '../fs/protocol.js';
 import type {
+  CanonicalizeParams,
   CopyParams,
   CreateDirectoryParams,
   FileMetadata,
@@ -16,6 +17,8 @@ import type {
   ReadFileParams,
   ReadFileResult,
   RemoveParams,
+  WalkOutcome,
+  WalkParams,
   WriteFileParams,
 } from '../fs/types.js';
 import { Supervisor, type RuntimeStats, type Session } from '../supervisor/supervisor.js';
@@ -188,6 +191,24 @@ export class ExecRuntime implements ExecBackend, FileSystemBackend {
   /** `fs/copy`: symlinks are copied as symlinks; special files inside a tree are skipped. */
   copy(params: CopyParams): Promise<void> {
     return this.#fs.copy(params);
+  }
+
+  /** `fs/canonicalize`: the path with every symlink resolved (it must exist). */
+  canonicalize(params: CanonicalizeParams): Promise<string> {
+    return this.#fs.canonicalize(params);
+  }
+
+  /** `fs/walk`: breadth-first, sorted, bounded (see `WalkOptions`). */
+  walk(params: WalkParams): Promise<WalkOutcome> {
+    return this.#fs.walk(params);
+  }
+
+  /**
+   * @internal `fs/open` under a sandbox: opens `path` in the sandboxed helper and names its inode,
+   * so the server can read that same file.
+   */
+  identifyFile(path: string, sandbox: unknown): Promise<FileIdentity> {
+    return this.#fs.identify(path, sandbox);
   }
 
   /** A new, separate processId namespace. */

@@ -1,42 +1,45 @@
 /**
- * One WebSocket: handshake state, decoding, dispatch from the method table, notifications and
- * cleanup. Requests are dispatched synchronously in arrival order and then run concurrently;
- * responses go out as each finishes, so a long-poll read never holds back anything else.
+ * One connection (a WebSocket or stdio): handshake state, decoding, dispatch from the method table,
+ * notifications and cleanup. Requests are dispatched synchronously in arrival order and then run
+ * concurrently; responses go out as each finishes, so a long-poll read never holds back anything
+ * else.
  */
-import type { WebSocket, RawData } from 'ws';
 import { ErrorCodes, ProtocolError, errorCodeOf, isExecError } from '../errors.js';
 import type { FileSystemBackend } from '../fs/types.js';
+import { FileHandleTable } from '../fs/file-handles.js';
 import type { ExecProcess } from '../core/types.js';
 import {
   RpcCodes,
   UNPARSEABLE_ID,
   decodeMessage,
   encodeError,
+  encodeNotification,
   encodeResult,
-  frameText,
-  parseFailureMessage,
   type IncomingMessage,
   type RequestId,
 } from '../rpc/envelope.js';
 import { MethodNotFoundError, toRpcError } from '../rpc/error-map.js';
 import {
   clientNotifications,
+  dialectOf,
   handshakeFamily,
   requestMethodsByName,
   type MethodScope,
 } from '../rpc/methods.js';
-import { parseParams } from '../rpc/serde-schema.js';
-import { handlers, type ConnectionState } from './handlers.js';
+import { parseParams, type Dialect } from '../rpc/serde-schema.js';
+import { handlers, type ConnectionState, type RequestContext } from './handlers.js';
+import type { HttpDecision } from './http-request.js';
 import type { ServerMetrics } from './metrics.js';
 import { NotificationForwarder } from './notification-forwarder.js';
-import type { ServerLogger } from './runtime-port.js';
+import type { FileIdentityProbe, ServerLogger } from './runtime-port.js';
 import type { ResolvedServerOptions } from './server-options.js';
 import { ackUnattended, type SessionRecord, type SessionRegistry } from './session-registry.js';
+import type { MessageTransport } from './transport/types.js';
 
-/** WebSocket close code for a peer that broke the protocol (RFC 6455 §7.4.1). */
-const CLOSE_PROTOCOL_ERROR = 1002;
+/** WebSocket close code for a peer that did not complete the handshake in time (policy violation). */
+const CLOSE_HANDSHAKE_TIMEOUT = 1008;
 
-type AnyHandler = (state: ConnectionState, params: unknown) => Promise<unknown>;
+type AnyHandler = (state: ConnectionState, params: unknown, context: RequestContext) => Promise<unknown>;
 
 export interface ConnectionDeps {
   readonly options: ResolvedServerOptions;
@@ -44,55 +47,92 @@ export interface ConnectionDeps {
   readonly metrics: ServerMetrics;
   /** The runtime's `fs/*` methods, or null when it has none. */
   readonly fileSystem: FileSystemBackend | null;
+  readonly identifyFile: FileIdentityProbe | null;
+  /** Closes a connection that has not completed `initialize` in time; null: never (stdio). */
+  readonly handshakeTimeoutMs: number | null;
 }
 
 export class Connection implements ConnectionState {
   readonly options: ResolvedServerOptions;
   readonly registry: SessionRegistry;
   readonly fileSystem: FileSystemBackend | null;
+  readonly identifyFile: FileIdentityProbe | null;
   readonly owner: object = this;
   phase: 'new' | 'initialized' | 'ready' = 'new';
   session: SessionRecord | null = null;
   readonly pendingStarts = new Map<string, Promise<ExecProcess | undefined>>();
   readonly stdinLanes = new Map<string, Promise<unknown>>();
+  readonly files: FileHandleTable;
+  readonly httpStreams = new Set<string>();
+  readonly httpAbort = new AbortController();
 
-  readonly #ws: WebSocket;
-  readonly #peer: string;
+  readonly #transport: MessageTransport;
   readonly #metrics: ServerMetrics;
   readonly #logger: ServerLogger;
   #forwarder: NotificationForwarder | null = null;
   #closed = false;
+  #handshakeTimer: NodeJS.Timeout | null = null;
   readonly #closedPromise: Promise<void>;
 
-  constructor(ws: WebSocket, peer: string, deps: ConnectionDeps) {
-    this.#ws = ws;
-    this.#peer = peer;
+  constructor(transport: MessageTransport, deps: ConnectionDeps) {
+    this.#transport = transport;
     this.options = deps.options;
     this.registry = deps.registry;
     this.fileSystem = deps.fileSystem;
+    this.identifyFile = deps.identifyFile;
     this.#metrics = deps.metrics;
     this.#logger = deps.options.logger;
+    this.files = new FileHandleTable();
     this.#closedPromise = new Promise((resolve) => {
-      ws.on('close', (code: number) => {
-        this.#onClose(code);
+      transport.onClose((detail) => {
+        this.#onClose(detail);
         resolve();
       });
     });
-    ws.on('message', (data: RawData) => this.#onMessage(data));
-    ws.on('error', (error) => this.#logger.debug({ peer, err: error }, 'websocket error'));
+    transport.onMessage((text) => this.#onMessage(text));
+    if (deps.handshakeTimeoutMs !== null) {
+      this.#handshakeTimer = setTimeout(() => {
+        this.#logger.warn(
+          { peer: transport.peer, handshakeTimeoutMs: deps.handshakeTimeoutMs },
+          'closing connection: no initialize in time',
+        );
+        transport.close(CLOSE_HANDSHAKE_TIMEOUT, 'handshake timeout');
+      }, deps.handshakeTimeoutMs);
+      this.#handshakeTimer.unref();
+    }
   }
 
-  /** Resolves once the socket is closed and the session released. */
+  /** Resolves once the transport is closed and the session released. */
   get closed(): Promise<void> {
     return this.#closedPromise;
   }
 
-  /** Server shutdown: close the socket; the session is released by the close handler. */
+  get peer(): string {
+    return this.#transport.peer;
+  }
+
+  /** Server shutdown: close the transport; the session is released by the close handler. */
   shutdown(code = 1001, reason = 'server shutting down'): void {
-    if (this.#ws.readyState === this.#ws.CLOSED) return;
-    this.#ws.close(code, reason);
-    // A peer that never answers the close handshake must not hold the shutdown.
-    setTimeout(() => this.#ws.terminate(), 1_000).unref();
+    this.#transport.close(code, reason);
+  }
+
+  /** The handshake completed: the connection may stay. */
+  initialized(): void {
+    if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = null;
+  }
+
+  outboundBuffered(): number {
+    return this.#transport.bufferedAmount();
+  }
+
+  notify(method: string, params: unknown): void {
+    this.#send(encodeNotification(method, params));
+  }
+
+  /** The managed-network decision for `http/request`, when the server was given one. */
+  get httpDecision(): HttpDecision | null {
+    return this.options.httpNetworkDecision;
   }
 
   follow(processId: string, process: ExecProcess): void {
@@ -119,7 +159,7 @@ export class Connection implements ConnectionState {
   #forwarderOf(): NotificationForwarder | null {
     if (this.#closed || this.session === null) return null;
     this.#forwarder ??= new NotificationForwarder(
-      { send: (text) => this.#send(text), bufferedAmount: () => this.#ws.bufferedAmount },
+      { send: (text) => this.#send(text), bufferedAmount: () => this.#transport.bufferedAmount() },
       this.options.outboundHighWaterBytes,
       this.session.forwarded,
       this.session.autoAck,
@@ -128,12 +168,12 @@ export class Connection implements ConnectionState {
     return this.#forwarder;
   }
 
-  #onMessage(data: RawData): void {
+  #onMessage(text: string): void {
     if (this.#closed) return;
-    const decoded = decodeMessage(frameText(data));
+    const decoded = decodeMessage(text);
     if (!decoded.ok) {
-      const message = parseFailureMessage(this.#peer, decoded.reason);
-      this.#logger.warn({ peer: this.#peer, reason: decoded.reason }, 'ignoring malformed message');
+      const message = this.#transport.parseFailureMessage(decoded.reason);
+      this.#logger.warn({ peer: this.#transport.peer, reason: decoded.reason }, 'ignoring malformed message');
       this.#metrics.recordError(ErrorCodes.PROTOCOL, RpcCodes.INVALID_REQUEST);
       this.#send(encodeError(UNPARSEABLE_ID, { code: RpcCodes.INVALID_REQUEST, message }));
       return;
@@ -164,15 +204,17 @@ export class Connection implements ConnectionState {
   #dispatch(id: RequestId, method: string, rawParams: unknown): void {
     const answered = this.#metrics.timeRequest(method);
     let outcome: Promise<unknown>;
+    let dialect: Dialect = 'seed';
     try {
       const entry = requestMethodsByName.get(method);
       if (entry === undefined) throw new MethodNotFoundError(method);
+      dialect = dialectOf(entry.method, rawParams);
       this.#checkHandshake(entry.method.scope);
-      const params = parseParams(entry.method.params, rawParams);
-      outcome = (handlers[entry.key] as AnyHandler)(this, params);
+      const params = parseParams(entry.method.params, rawParams, dialect, method);
+      outcome = (handlers[entry.key] as AnyHandler)(this, params, { dialect });
     } catch (error) {
       answered(false);
-      this.#sendError(id, method, error);
+      this.#sendError(id, method, error, dialect);
       return;
     }
     outcome.then(
@@ -182,7 +224,7 @@ export class Connection implements ConnectionState {
       },
       (error: unknown) => {
         answered(false);
-        this.#sendError(id, method, error);
+        this.#sendError(id, method, error, dialect);
       },
     );
   }
@@ -197,33 +239,37 @@ export class Connection implements ConnectionState {
     }
   }
 
-  #sendError(id: RequestId, method: string, error: unknown): void {
-    const rpc = toRpcError(error);
+  #sendError(id: RequestId, method: string, error: unknown, dialect: Dialect): void {
+    const rpc = toRpcError(error, dialect);
     this.#metrics.recordError(rpc.data.code, rpc.code);
     if (!isExecError(error) || errorCodeOf(error) === ErrorCodes.INTERNAL) {
-      this.#logger.error({ peer: this.#peer, method, err: error }, 'request failed');
+      this.#logger.error({ peer: this.#transport.peer, method, err: error }, 'request failed');
     }
     this.#send(encodeError(id, rpc));
   }
 
   #send(text: string): void {
-    if (this.#ws.readyState === this.#ws.OPEN) this.#ws.send(text);
+    this.#transport.send(text);
   }
 
   /** The peer broke the protocol: close without a reply (§2). */
   #abort(reason: string): void {
-    this.#logger.warn({ peer: this.#peer, reason }, 'closing connection: protocol violation');
-    // A fixed reason: a close reason is limited to 123 bytes and must not echo peer input.
-    this.#ws.close(CLOSE_PROTOCOL_ERROR, 'protocol violation');
-    this.#closed = true;
+    this.#logger.warn({ peer: this.#transport.peer, reason }, 'closing connection: protocol violation');
+    this.#transport.abort();
+    // A WebSocket is closing now: nothing more from it is read.
+    if (!this.#transport.isOpen) this.#closed = true;
   }
 
-  #onClose(code: number): void {
+  #onClose(detail: string): void {
     this.#closed = true;
+    if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = null;
     this.#forwarder?.dispose();
     this.#forwarder = null;
+    this.httpAbort.abort();
+    void this.files.closeAll();
     this.#metrics.connectionsOpen -= 1;
-    this.#logger.debug({ peer: this.#peer, code }, 'connection closed');
+    this.#logger.debug({ peer: this.#transport.peer, detail }, 'connection closed');
     if (this.session !== null) this.registry.release(this.session);
   }
 }

@@ -9,25 +9,39 @@ import {
   DuplicateProcessError,
   EmptyArgvError,
   FsInvalidError,
+  InvalidArgumentError,
   LimitError,
   ProtocolError,
   UnknownProcessError,
   errorCodeOf,
   ErrorCodes,
 } from '../errors.js';
+import type { FileHandleTable } from '../fs/file-handles.js';
 import { MAX_BASE64_BYTES, toBase64 } from '../fs/protocol.js';
 import type { FileSystemBackend } from '../fs/types.js';
-import type { ExecProcess, SignalName, WriteStatus } from '../core/types.js';
+import type { ExecProcess, SandboxType, SignalName, WriteStatus } from '../core/types.js';
 import { MethodNotFoundError } from '../rpc/error-map.js';
 import {
+  isSandboxContext,
   methodNames,
   requestMethods,
+  serverNotifications,
   type MethodKey,
   type ParamsOut,
   type RequestMethods,
   type ResultOf,
 } from '../rpc/methods.js';
-import type { EmptyResult, InitializeResult, WireReadResult } from '../rpc/wire-types.js';
+import type { Dialect } from '../rpc/serde-schema.js';
+import type { EmptyResult, InitializeResult, WireReadResult, WireSandboxType } from '../rpc/wire-types.js';
+import { environmentInfo } from './environment-info.js';
+import {
+  prepareHttpRequest,
+  readBody,
+  sendHttpRequest,
+  streamBody,
+  type HttpDecision,
+} from './http-request.js';
+import type { FileIdentityProbe } from './runtime-port.js';
 import type { ResolvedServerOptions } from './server-options.js';
 import type { SessionRecord, SessionRegistry } from './session-registry.js';
 import { serverVersion } from './server-version.js';
@@ -38,6 +52,21 @@ export interface ConnectionState {
   readonly registry: SessionRegistry;
   /** The runtime's `fs/*` methods, or null when it has none (then `fs/*` is -32601). */
   readonly fileSystem: FileSystemBackend | null;
+  /** Opens a file under a sandbox in the sandboxed helper (`fs/open`); null: not offered. */
+  readonly identifyFile: FileIdentityProbe | null;
+  /** `fs/open` handles of this connection. */
+  readonly files: FileHandleTable;
+  /** `http/request` stream ids whose terminal body delta has not been sent yet. */
+  readonly httpStreams: Set<string>;
+  /** Aborted when the connection goes away: in-flight HTTP requests stop with it. */
+  readonly httpAbort: AbortController;
+  readonly httpDecision: HttpDecision | null;
+  /** Bytes queued on the transport and not yet written. */
+  outboundBuffered(): number;
+  /** Sends a notification on this connection. */
+  notify(method: string, params: unknown): void;
+  /** `initialize` succeeded: the handshake deadline no longer applies. */
+  initialized(): void;
   /** The connection's identity in the session registry. */
   readonly owner: object;
   phase: 'new' | 'initialized' | 'ready';
@@ -52,9 +81,16 @@ export interface ConnectionState {
   followSession(): void;
 }
 
+/** What a handler knows of the request beyond its params. */
+export interface RequestContext {
+  /** The shape the request was written in: answers follow it (see `dialectOf`). */
+  readonly dialect: Dialect;
+}
+
 type Handler<K extends MethodKey> = (
   state: ConnectionState,
   params: ParamsOut<RequestMethods[K]>,
+  context: RequestContext,
 ) => Promise<ResultOf<RequestMethods[K]>>;
 
 export type HandlerTable = { readonly [K in MethodKey]: Handler<K> };
@@ -104,23 +140,36 @@ function fileSystemOf(state: ConnectionState, method: { readonly name: string })
   return state.fileSystem;
 }
 
+const CAMEL_SANDBOX_TYPES: Readonly<Record<SandboxType, WireSandboxType>> = {
+  none: 'none',
+  'macos-seatbelt': 'macosSeatbelt',
+  'linux-seccomp': 'linuxSeccomp',
+  'windows-restricted-token': 'windowsRestrictedToken',
+};
+
+/** The reference's `sandboxType` spelling for a current-shape `sandbox`, the seed's otherwise. */
+function sandboxTypeFor(sandbox: unknown, type: SandboxType): SandboxType | WireSandboxType {
+  return isSandboxContext(sandbox) ? CAMEL_SANDBOX_TYPES[type] : type;
+}
+
 export const handlers: HandlerTable = {
   initialize: (state, params) => {
     if (state.phase !== 'new') {
       return Promise.reject(new ProtocolError('initialize may only be sent once per connection'));
     }
-    // Only a client that sent the member (even as null) knows about sessions and may detach.
-    const detachable = 'resumeSessionId' in params && params.resumeSessionId !== undefined;
+    // Every session detaches on disconnect and may be resumed for the TTL, as upstream's do.
     const resumeId = params.resumeSessionId;
     const record =
       typeof resumeId === 'string'
         ? state.registry.resume(resumeId, state.owner)
-        : state.registry.create(state.owner, detachable);
+        : state.registry.create(state.owner);
     state.session = record;
     state.phase = 'initialized';
+    state.initialized();
     if (typeof resumeId === 'string') state.followSession();
     const result: InitializeResult = {
       sessionId: record.id,
+      environmentInfo: environmentInfo(),
       serverVersion: serverVersion(),
       capabilities: {
         methods: methodNames,
@@ -147,8 +196,10 @@ export const handlers: HandlerTable = {
     const starting = session.runtimeSession.start({
       processId,
       argv: params.argv,
-      cwd: params.cwd,
+      cwd: params.cwd.native,
       env: params.env,
+      envPolicy: params.envPolicy ?? null,
+      metadata: params.metadata ?? null,
       tty: params.tty,
       pipeStdin: params.pipeStdin ?? false,
       arg0: params.arg0 ?? null,
@@ -186,7 +237,7 @@ export const handlers: HandlerTable = {
     void process.closed.then(forget, forget);
     // Replayed events go out before the start response: output may precede it (§4).
     state.follow(processId, process);
-    return { processId, sandboxType: process.sandboxType };
+    return { processId, sandboxType: sandboxTypeFor(params.sandbox, process.sandboxType) };
   },
 
   read: async (state, params) => {
@@ -270,7 +321,10 @@ export const handlers: HandlerTable = {
   },
 
   readFile: async (state, params) => {
-    const { data } = await fileSystemOf(state, requestMethods.readFile).readFile(params);
+    const { data } = await fileSystemOf(state, requestMethods.readFile).readFile({
+      ...params,
+      path: params.path.native,
+    });
     // The answer is one JSON text: its base64 must fit in one JS string.
     if (data.byteLength > MAX_BASE64_BYTES) {
       throw new FsInvalidError(`file is too large to send over the wire: limit is ${MAX_BASE64_BYTES} bytes`);
@@ -280,40 +334,162 @@ export const handlers: HandlerTable = {
 
   writeFile: async (state, params) => {
     await fileSystemOf(state, requestMethods.writeFile).writeFile({
-      path: params.path,
+      path: params.path.native,
       data: params.dataBase64,
+      followSymlinks: params.followSymlinks,
       sandbox: params.sandbox,
     });
     return EMPTY;
   },
 
   createDirectory: async (state, params) => {
-    await fileSystemOf(state, requestMethods.createDirectory).createDirectory(params);
+    await fileSystemOf(state, requestMethods.createDirectory).createDirectory({
+      ...params,
+      path: params.path.native,
+    });
     return EMPTY;
   },
 
   getMetadata: async (state, params) => {
-    const { isDirectory, isFile, createdAtMs, modifiedAtMs } = await fileSystemOf(
+    // The seed's four members and the current shape's `isSymlink` and `size`: extra members are
+    // ignored by a seed client, so one answer serves both.
+    const { isDirectory, isFile, isSymlink, size, createdAtMs, modifiedAtMs } = await fileSystemOf(
       state,
       requestMethods.getMetadata,
-    ).getMetadata(params);
-    return { isDirectory, isFile, createdAtMs, modifiedAtMs };
+    ).getMetadata({ ...params, path: params.path.native });
+    return { isDirectory, isFile, isSymlink, size, createdAtMs, modifiedAtMs };
   },
 
   readDirectory: async (state, params) => {
-    const { entries } = await fileSystemOf(state, requestMethods.readDirectory).readDirectory(params);
+    const { entries } = await fileSystemOf(state, requestMethods.readDirectory).readDirectory({
+      ...params,
+      path: params.path.native,
+    });
     return {
       entries: entries.map(({ fileName, isDirectory, isFile }) => ({ fileName, isDirectory, isFile })),
     };
   },
 
   remove: async (state, params) => {
-    await fileSystemOf(state, requestMethods.remove).remove(params);
+    await fileSystemOf(state, requestMethods.remove).remove({ ...params, path: params.path.native });
     return EMPTY;
   },
 
   copy: async (state, params) => {
-    await fileSystemOf(state, requestMethods.copy).copy(params);
+    await fileSystemOf(state, requestMethods.copy).copy({
+      ...params,
+      sourcePath: params.sourcePath.native,
+      destinationPath: params.destinationPath.native,
+    });
     return EMPTY;
+  },
+
+  canonicalize: async (state, params) => {
+    const path = await fileSystemOf(state, requestMethods.canonicalize).canonicalize({
+      path: params.path.native,
+      sandbox: params.sandbox,
+    });
+    return { path: params.path.render(path) };
+  },
+
+  walk: async (state, params) => {
+    const outcome = await fileSystemOf(state, requestMethods.walk).walk({
+      path: params.path.native,
+      options: params.options,
+      sandbox: params.sandbox,
+    });
+    const render = (path: string) => params.path.render(path);
+    return {
+      entries: outcome.entries.map(({ path, kind }) => ({ path: render(path), kind })),
+      errors: outcome.errors.map(({ path, message }) => ({ path: render(path), message })),
+      truncated: outcome.truncated,
+    };
+  },
+
+  open: async (state, params) => {
+    const { handleId, path, sandbox } = params;
+    let expected = null;
+    if (sandbox !== undefined && sandbox !== null) {
+      if (state.identifyFile === null) {
+        throw new FsInvalidError('streaming file reads do not support platform sandboxing');
+      }
+      // The sandbox decides what may be read: its helper opens the path, we open that same inode.
+      expected = await state.identifyFile(path.native, sandbox);
+      if (!expected.isFile) throw new FsInvalidError(`path \`${path.native}\` is not a file`);
+    }
+    await state.files.open(handleId, path.native, expected);
+    return { handleId };
+  },
+
+  readBlock: async (state, params) => {
+    const { chunk, eof } = await state.files.readBlock(params.handleId, params.offset, params.len);
+    return { chunk: toBase64(chunk), eof };
+  },
+
+  close: async (state, params) => {
+    await state.files.close(params.handleId);
+    return EMPTY;
+  },
+
+  environmentInfo: () => Promise.resolve(environmentInfo()),
+
+  environmentStatus: () => Promise.resolve({ status: 'ready' as const }),
+
+  httpRequest: async (state, params) => {
+    const { requestId } = params;
+    const stream = params.streamResponse ?? false;
+    const input = {
+      method: params.method,
+      url: params.url,
+      headers: params.headers ?? [],
+      body: params.bodyBase64 ?? null,
+      timeoutMs: params.timeoutMs ?? null,
+      redirectPolicy: params.redirectPolicy ?? 'follow',
+    } as const;
+    const prepared = prepareHttpRequest(input, process.env);
+    if (stream) {
+      if (state.httpStreams.has(requestId)) {
+        throw new InvalidArgumentError(
+          `http/request streamResponse requestId \`${requestId}\` is already active`,
+        );
+      }
+      // Reserved until the terminal delta went out, even if the caller stops reading earlier.
+      state.httpStreams.add(requestId);
+    }
+    const signals = [state.httpAbort.signal];
+    if (input.timeoutMs !== null) signals.push(AbortSignal.timeout(Math.min(input.timeoutMs, MAX_WAIT_MS)));
+    const signal = AbortSignal.any(signals);
+    try {
+      const { head, body } = await sendHttpRequest(input, prepared, state.httpDecision, signal);
+      if (!stream) {
+        const bytes = await readBody(body, signal);
+        return { status: head.status, headers: head.headers, bodyBase64: toBase64(bytes) };
+      }
+      // The answer (status and headers) goes out first; the body follows as notifications, from
+      // the next turn of the event loop (the answer is sent in a microtask before it).
+      setImmediate(() => {
+        void streamBody(
+          body,
+          {
+            delta: (seq, bytes, done, error) => {
+              state.notify(serverNotifications.httpBodyDelta.name, {
+                requestId,
+                seq,
+                deltaBase64: toBase64(bytes),
+                done,
+                error,
+              });
+              return !state.httpAbort.signal.aborted;
+            },
+            congested: () => state.outboundBuffered() > state.options.outboundHighWaterBytes,
+          },
+          signal,
+        ).finally(() => state.httpStreams.delete(requestId));
+      });
+      return { status: head.status, headers: head.headers, bodyBase64: '' };
+    } catch (error) {
+      if (stream) state.httpStreams.delete(requestId);
+      throw error;
+    }
   },
 };

@@ -1,21 +1,36 @@
 /**
- * `--listen ws://IP:PORT`. Host names are refused on purpose: what a name resolves to can change,
- * and the loopback check below must judge the address that is actually bound.
+ * `--listen ws://IP:PORT` or `--listen stdio` (also `stdio://`). Host names are refused on purpose:
+ * what a name resolves to can change, and the loopback check below must judge the address that is
+ * actually bound.
  */
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
 
-export interface ListenAddress {
+export interface WsListenAddress {
   readonly host: string;
   readonly port: number;
 }
 
+/** One connection over this process's stdin and stdout. */
+export interface StdioListenAddress {
+  readonly stdio: true;
+}
+
+export type ListenAddress = WsListenAddress | StdioListenAddress;
+
 export const DEFAULT_LISTEN_URL = 'ws://127.0.0.1:0';
 
-/** Parses a listen URL; throws `InvalidArgumentError` with the protocol's exact texts. */
+export function isStdioListen(address: ListenAddress): address is StdioListenAddress {
+  return 'stdio' in address;
+}
+
+/** Parses a listen URL; throws `InvalidArgumentError` with the reference's exact texts. */
 export function parseListenUrl(url: string): ListenAddress {
+  if (url === 'stdio' || url === 'stdio://') return { stdio: true };
   if (!url.startsWith('ws://')) {
-    throw new InvalidArgumentError(`unsupported --listen URL \`${url}\`; expected \`ws://IP:PORT\``);
+    throw new InvalidArgumentError(
+      `unsupported --listen URL \`${url}\`; expected \`ws://IP:PORT\` or \`stdio\``,
+    );
   }
   const invalid = () =>
     new InvalidArgumentError(`invalid websocket --listen URL \`${url}\`; expected \`ws://IP:PORT\``);

@@ -2,6 +2,7 @@
  * The part of `ExecRuntime` the server drives, as a structural interface: the server depends on
  * this shape, not on the class, so tests can hand it a fake and the runtime stays free to grow.
  */
+import type { FileIdentity } from '../fs/protocol.js';
 import type { FileSystemBackend } from '../fs/types.js';
 import type { ExecProcess, ProcessInfo, StartOptions } from '../core/types.js';
 
@@ -29,6 +30,11 @@ export interface RuntimeStats {
  * without them the server answers `fs/*` with -32601.
  */
 export interface ServerRuntime extends Partial<FileSystemBackend> {
+  /**
+   * Opens `path` under `sandbox` where the sandbox decides (the sandboxed fs helper) and names the
+   * inode: `fs/open` with a sandbox reads exactly that file. Without it such opens are refused.
+   */
+  identifyFile?: FileIdentityProbe;
   session(): RuntimeSession;
   stats(): RuntimeStats;
   close(): Promise<void>;
@@ -43,7 +49,17 @@ const FS_METHODS = [
   'readDirectory',
   'remove',
   'copy',
+  'canonicalize',
+  'walk',
 ] as const satisfies readonly (keyof FileSystemBackend)[];
+
+export type FileIdentityProbe = (path: string, sandbox: unknown) => Promise<FileIdentity>;
+
+/** The runtime's sandboxed file identity probe, or null. */
+export function identifyFileOf(runtime: ServerRuntime): FileIdentityProbe | null {
+  const probe = runtime.identifyFile;
+  return typeof probe === 'function' ? (path, sandbox) => probe.call(runtime, path, sandbox) : null;
+}
 
 /** The runtime's filesystem methods, or null when it has not all of them. */
 export function fileSystemOf(runtime: ServerRuntime): FileSystemBackend | null {

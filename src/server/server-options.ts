@@ -3,14 +3,42 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { FlowControl } from '../core/types.js';
-import { DEFAULT_LISTEN_URL, isLoopback, parseListenUrl, type ListenAddress } from './listen-url.js';
+import type { HttpDecision } from './http-request.js';
+import {
+  DEFAULT_LISTEN_URL,
+  isLoopback,
+  isStdioListen,
+  parseListenUrl,
+  type ListenAddress,
+} from './listen-url.js';
 import { silentLogger, type ServerLogger, type ServerRuntime } from './runtime-port.js';
 
 export interface ServerOptions {
   /** The runtime to drive. Default: a new `ExecRuntime`, owned (and closed) by the server. */
   readonly runtime?: ServerRuntime;
-  /** `ws://IP:PORT`; port 0 picks a free port. Default `ws://127.0.0.1:0`. */
+  /**
+   * `ws://IP:PORT` (port 0 picks a free port), or `stdio` / `stdio://`: one connection over
+   * `stdin`/`stdout` (see `stdio`). Default `ws://127.0.0.1:0`.
+   */
   readonly listen?: string;
+  /** With `listen: 'stdio'`: the streams to speak on. Default `process.stdin` / `process.stdout`. */
+  readonly stdio?: { readonly input: NodeJS.ReadableStream; readonly output: NodeJS.WritableStream };
+  /**
+   * WebSocket only: a connection must complete its HTTP upgrade within this time, and then send
+   * `initialize` within it again, or it is closed (an upgrade with 408, a socket with 1008).
+   * Default 10 000 ms.
+   */
+  readonly handshakeTimeoutMs?: number;
+  /**
+   * WebSocket only: connections served at once; an upgrade beyond it is refused with HTTP 503.
+   * Default 1024.
+   */
+  readonly maxConnections?: number;
+  /**
+   * The managed-network decision for `http/request`: called for the target of every request and of
+   * every redirect it follows; `deny` fails the request. Absent: every destination is allowed.
+   */
+  readonly httpNetworkDecision?: HttpDecision | null;
   /** Bearer token every upgrade (and `/metrics`) must carry. Required for a non-loopback address. */
   readonly token?: string | null;
   /** Largest inbound message; a bigger one closes that socket with 1009. Default 16 MiB. */
@@ -44,6 +72,10 @@ export interface ResolvedServerOptions {
   readonly detachTtlMs: number;
   readonly outboundHighWaterBytes: number;
   readonly serverFlowControl: FlowControl | null;
+  readonly handshakeTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly httpNetworkDecision: HttpDecision | null;
+  readonly stdio: { readonly input: NodeJS.ReadableStream; readonly output: NodeJS.WritableStream } | null;
   readonly logger: ServerLogger;
 }
 
@@ -54,6 +86,8 @@ export const SERVER_DEFAULTS = Object.freeze({
   detachTtlMs: 30_000,
   outboundHighWaterBytes: 8 * 1024 * 1024,
   serverFlowControl: Object.freeze({ highWaterBytes: 4 * 1024 * 1024, lowWaterBytes: 1024 * 1024 }),
+  handshakeTimeoutMs: 10_000,
+  maxConnections: 1024,
 });
 
 function flowControlOption(value: FlowControl | null | undefined): FlowControl | null {
@@ -81,7 +115,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
   if (token !== null && token.length === 0) {
     throw new InvalidArgumentError('token must not be empty');
   }
-  if (token === null && !isLoopback(listen.host)) {
+  if (token === null && !isStdioListen(listen) && !isLoopback(listen.host)) {
     throw new InvalidArgumentError(
       `refusing to listen on non-loopback address ${listen.host} without a token; ` +
         'set EXEC_SERVER_TOKEN or pass --token-file (or listen on 127.0.0.1)',
@@ -104,6 +138,14 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
       SERVER_DEFAULTS.outboundHighWaterBytes,
     ),
     serverFlowControl: flowControlOption(options.serverFlowControl),
+    handshakeTimeoutMs: positiveInt(
+      'handshakeTimeoutMs',
+      options.handshakeTimeoutMs,
+      SERVER_DEFAULTS.handshakeTimeoutMs,
+    ),
+    maxConnections: positiveInt('maxConnections', options.maxConnections, SERVER_DEFAULTS.maxConnections),
+    httpNetworkDecision: options.httpNetworkDecision ?? null,
+    stdio: options.stdio ?? null,
     logger: options.logger ?? silentLogger,
   };
 }

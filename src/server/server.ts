@@ -1,29 +1,44 @@
 /**
- * The exec server: an HTTP server that upgrades any path to a WebSocket (one Connection each) and
- * answers `GET /readyz` and `GET /metrics`.
+ * The exec server. Over WebSocket: an HTTP server that upgrades any path to a WebSocket (one
+ * Connection each) and answers `GET /readyz` and `GET /metrics`. Over stdio: exactly one Connection
+ * on stdin/stdout, and the server is done when stdin ends.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ExecRuntime } from '../runtime/exec-runtime.js';
 import { Connection } from './connection.js';
 import { admitUpgrade, bearerMatches, refuseUpgrade } from './http-auth.js';
-import { formatWsUrl } from './listen-url.js';
+import { formatWsUrl, isStdioListen, type WsListenAddress } from './listen-url.js';
 import { METRICS_CONTENT_TYPE, ServerMetrics } from './metrics.js';
-import { fileSystemOf, type ServerRuntime } from './runtime-port.js';
-import { resolveServerOptions, type ServerOptions } from './server-options.js';
+import { fileSystemOf, identifyFileOf, type ServerRuntime } from './runtime-port.js';
+import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './server-options.js';
 import { SessionRegistry } from './session-registry.js';
+import { StdioTransport } from './transport/stdio-transport.js';
+import { WsTransport } from './transport/ws-transport.js';
 
 export interface ExecServer {
-  /** `ws://<ip>:<port>` with the bound port. */
+  /** `ws://<ip>:<port>` with the bound port, or `stdio`. */
   readonly url: string;
+  /** The bound address (empty and 0 over stdio). */
   readonly host: string;
   readonly port: number;
+  /** Settles when the server has ended on its own: over stdio, once stdin reached EOF. */
+  readonly done: Promise<void>;
   /**
    * Stops accepting, closes every connection and session (their processes are terminated) and,
    * if the server created its runtime, closes that too.
    */
   close(): Promise<void>;
+}
+
+interface Shared {
+  readonly resolved: ResolvedServerOptions;
+  readonly runtime: ServerRuntime;
+  readonly ownsRuntime: boolean;
+  readonly metrics: ServerMetrics;
+  readonly registry: SessionRegistry;
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<ExecServer> {
@@ -33,8 +48,44 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
   const runtime: ServerRuntime = resolved.runtime ?? (await ExecRuntime.create({ logger }));
   const metrics = new ServerMetrics(() => runtime.stats());
   const registry = new SessionRegistry(runtime, resolved.detachTtlMs, logger, metrics);
+  const shared: Shared = { resolved, runtime, ownsRuntime, metrics, registry };
+  return isStdioListen(resolved.listen) ? startStdio(shared) : startWebSocket(shared, resolved.listen);
+}
+
+function startStdio(shared: Shared): ExecServer {
+  const { resolved, runtime, ownsRuntime, metrics, registry } = shared;
+  const input = (resolved.stdio?.input ?? process.stdin) as Readable;
+  const output = (resolved.stdio?.output ?? process.stdout) as Writable;
+  const transport = new StdioTransport(input, output, resolved.maxMessageBytes, resolved.logger);
+  const connection = new Connection(transport, {
+    options: resolved,
+    registry,
+    metrics,
+    fileSystem: fileSystemOf(runtime),
+    identifyFile: identifyFileOf(runtime),
+    // The peer is our parent: it started us to speak, and a wait for it gains nothing.
+    handshakeTimeoutMs: null,
+  });
+  metrics.connectionsOpen += 1;
+  metrics.connectionsTotal += 1;
+  resolved.logger.info({}, 'serving one connection on stdio');
+  let closing: Promise<void> | null = null;
+  const shutdown = async () => {
+    connection.shutdown();
+    await connection.closed;
+    await registry.closeAll();
+    if (ownsRuntime) await runtime.close();
+  };
+  return { url: 'stdio', host: '', port: 0, done: connection.closed, close: () => (closing ??= shutdown()) };
+}
+
+async function startWebSocket(shared: Shared, listen: WsListenAddress): Promise<ExecServer> {
+  const { resolved, runtime, ownsRuntime, metrics, registry } = shared;
+  const { logger } = resolved;
   const fileSystem = fileSystemOf(runtime);
   const connections = new Set<Connection>();
+  /** Sockets that have neither upgraded nor made a plain HTTP request yet, with their deadline. */
+  const handshaking = new Map<Socket, NodeJS.Timeout>();
   let closing: Promise<void> | null = null;
 
   const wss = new WebSocketServer({
@@ -44,8 +95,34 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
   });
 
   const http = createServer((request, response) => {
+    settleHandshake(request.socket);
     serveHttp(request, response);
   });
+
+  // A client that opens a socket and never completes its request (an upgrade that never comes)
+  // must not hold it forever: it gets `handshakeTimeoutMs`, then the socket is dropped.
+  http.on('connection', (socket: Socket) => {
+    const timer = setTimeout(() => {
+      handshaking.delete(socket);
+      logger.warn(
+        { peer: peerOfSocket(socket), handshakeTimeoutMs: resolved.handshakeTimeoutMs },
+        'dropping a connection: no complete HTTP request in time',
+      );
+      socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      socket.destroySoon();
+      setTimeout(() => socket.destroy(), 1_000).unref();
+    }, resolved.handshakeTimeoutMs);
+    timer.unref();
+    handshaking.set(socket, timer);
+    socket.once('close', () => settleHandshake(socket));
+  });
+
+  function settleHandshake(socket: Socket): void {
+    const timer = handshaking.get(socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    handshaking.delete(socket);
+  }
 
   function serveHttp(request: IncomingMessage, response: ServerResponse): void {
     const path = (request.url ?? '/').split('?')[0];
@@ -64,11 +141,14 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
     return reply(404, 'not found\n');
   }
 
-  http.on('upgrade', (request: IncomingMessage, socket, head: Buffer) => {
+  http.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
+    settleHandshake(socket);
     const refusal =
       closing !== null
         ? { status: 503 as const, reason: 'shutting down' }
-        : admitUpgrade(request, resolved.token);
+        : connections.size >= resolved.maxConnections
+          ? { status: 503 as const, reason: `too many connections (limit ${resolved.maxConnections})` }
+          : admitUpgrade(request, resolved.token);
     if (refusal !== null) {
       logger.warn(
         { peer: peerOf(request), status: refusal.status, reason: refusal.reason },
@@ -79,7 +159,14 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
     }
     wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
       const peer = peerOf(request);
-      const connection = new Connection(ws, peer, { options: resolved, registry, metrics, fileSystem });
+      const connection = new Connection(new WsTransport(ws, peer, logger), {
+        options: resolved,
+        registry,
+        metrics,
+        fileSystem,
+        identifyFile: identifyFileOf(runtime),
+        handshakeTimeoutMs: resolved.handshakeTimeoutMs,
+      });
       connections.add(connection);
       metrics.connectionsOpen += 1;
       metrics.connectionsTotal += 1;
@@ -90,7 +177,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
-    http.listen(resolved.listen.port, resolved.listen.host, () => {
+    http.listen(listen.port, listen.host, () => {
       http.off('error', reject);
       resolve();
     });
@@ -101,27 +188,38 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
   const url = formatWsUrl(address.address, address.port);
   logger.info({ url }, 'listening');
 
+  let stopped!: () => void;
+  const done = new Promise<void>((resolve) => (stopped = resolve));
   async function shutdown(): Promise<void> {
-    const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
+    const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
+    for (const timer of handshaking.values()) clearTimeout(timer);
+    for (const socket of handshaking.keys()) socket.destroy();
+    handshaking.clear();
     for (const connection of connections) connection.shutdown();
     await Promise.all([...connections].map((c) => c.closed));
     await registry.closeAll();
     wss.close();
     http.closeAllConnections();
-    await stopped;
+    await httpClosed;
     if (ownsRuntime) await runtime.close();
+    stopped();
   }
 
   return {
     url,
     host: address.address,
     port: address.port,
+    done,
     close: () => (closing ??= shutdown()),
   };
 }
 
 /** The peer as the reference labels it: `ip:port`, IPv6 in brackets. */
 function peerOf(request: IncomingMessage): string {
-  const { remoteAddress = 'unknown', remotePort = 0 } = request.socket;
+  return peerOfSocket(request.socket);
+}
+
+function peerOfSocket(socket: Socket): string {
+  const { remoteAddress = 'unknown', remotePort = 0 } = socket;
   return remoteAddress.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
 }

@@ -1,11 +1,12 @@
 /**
- * Sessions (§7): each connection works in one runtime session (its own processId namespace). A
- * session opted into detaching (its `initialize` carried `resumeSessionId`) outlives its connection
- * for `detachTtlMs`; any other session is closed with its connection, as old clients expect.
+ * Sessions, as upstream has them: each connection works in one runtime session (its own processId
+ * namespace), and every session outlives its connection for `detachTtlMs` (its processes keep
+ * running and recording output), during which any connection that knows its id may resume it. A
+ * TTL of 0 closes a session with its connection.
  */
 import { randomUUID } from 'node:crypto';
 import { Subscription } from 'rxjs';
-import { SessionError } from '../errors.js';
+import { SessionAttachedError, SessionError } from '../errors.js';
 import type { ExecProcess } from '../core/types.js';
 import { AckBatcher } from './ack-batcher.js';
 import type { ServerMetrics } from './metrics.js';
@@ -75,12 +76,12 @@ export class SessionRegistry {
     this.#metrics = metrics;
   }
 
-  /** A fresh session attached to `owner`. */
-  create(owner: object, detachable: boolean): SessionRecord {
+  /** A fresh session attached to `owner`; it detaches when `owner` goes away (unless the TTL is 0). */
+  create(owner: object): SessionRecord {
     const record: SessionRecord = {
       id: randomUUID(),
       runtimeSession: this.#runtime.session(),
-      detachable,
+      detachable: this.#detachTtlMs > 0,
       attachedTo: owner,
       detachTimer: null,
       open: new Set(),
@@ -99,9 +100,7 @@ export class SessionRegistry {
     if (record === undefined || !record.detachable) {
       throw new SessionError(`unknown session id ${sessionId}`);
     }
-    if (record.attachedTo !== null) {
-      throw new SessionError(`session ${sessionId} is already attached to another connection`);
-    }
+    if (record.attachedTo !== null) throw new SessionAttachedError(sessionId);
     if (record.detachTimer !== null) {
       clearTimeout(record.detachTimer);
       record.detachTimer = null;
@@ -116,7 +115,7 @@ export class SessionRegistry {
     return record;
   }
 
-  /** The connection of `record` went away: detach it, or close it if it never opted in. */
+  /** The connection of `record` went away: detach it (or close it when the TTL is 0). */
   release(record: SessionRecord): void {
     record.attachedTo = null;
     // Even a session about to be closed: a process paused at its mark might not reach EOF.

@@ -1,8 +1,16 @@
 /** Validates and normalizes `StartOptions` from an in-process caller. */
 import { isAbsolute } from 'node:path';
 import { EmptyArgvError, InvalidArgumentError } from '../errors.js';
-import type { FlowControl, StartOptions, TerminalSize } from '../core/types.js';
+import type {
+  EnvPolicyOptions,
+  FlowControl,
+  StartMetadata,
+  StartOptions,
+  TerminalSize,
+} from '../core/types.js';
 import { integer, show } from '../core/options.js';
+import { parseWirePath } from '../core/path-uri.js';
+import { environmentFromPolicy } from '../spawn/env-policy.js';
 
 export interface NormalizedStart {
   readonly processId: string | undefined;
@@ -15,6 +23,7 @@ export interface NormalizedStart {
   readonly sandbox: unknown;
   readonly size: TerminalSize;
   readonly flowControl: FlowControl | null;
+  readonly metadata: StartMetadata | null;
 }
 
 const DEFAULT_SIZE: TerminalSize = Object.freeze({ rows: 24, cols: 80 });
@@ -23,7 +32,8 @@ export function normalizeStart(options: StartOptions): NormalizedStart {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError(`start options must be an object, got ${show(options)}`);
   }
-  const { processId, argv, cwd, env } = options;
+  const { processId, argv, env } = options;
+  const cwd = nativeCwd(options.cwd);
   if (processId !== undefined && (typeof processId !== 'string' || processId.length === 0)) {
     throw new InvalidArgumentError(`processId must be a non-empty string, got ${show(processId)}`);
   }
@@ -82,18 +92,76 @@ export function normalizeStart(options: StartOptions): NormalizedStart {
     }
     flowControl = { highWaterBytes: high, lowWaterBytes: low };
   }
+  const policy = envPolicyOf(options.envPolicy);
   return {
     processId,
     argv: [...(argv as readonly string[])],
     cwd,
-    env: { ...env },
+    // With a policy, the server's own environment is the base and the request's is laid over it.
+    env: policy === null ? { ...env } : { ...environmentFromPolicy(policy, process.env), ...env },
     tty,
     pipeStdin: tty ? false : pipeStdin,
     arg0,
     sandbox: options.sandbox ?? null,
     size: { rows, cols },
     flowControl,
+    metadata: metadataOf(options.metadata),
   };
+}
+
+/** A `file://` cwd is taken as its native path; anything else is checked as given. */
+function nativeCwd(cwd: unknown): unknown {
+  if (typeof cwd !== 'string' || !/^file:/i.test(cwd)) return cwd;
+  const parsed = parseWirePath(cwd, () => `cwd must be an absolute path, got ${show(cwd)}`);
+  if (!parsed.ok)
+    throw new InvalidArgumentError(`cwd URI \`${cwd}\` is not valid on this host: ${parsed.why}`);
+  return parsed.path.native;
+}
+
+function strings(name: string, value: unknown): string[] {
+  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string')) {
+    throw new InvalidArgumentError(`${name} must be an array of strings, got ${show(value)}`);
+  }
+  return value as string[];
+}
+
+function envPolicyOf(value: EnvPolicyOptions | null | undefined): EnvPolicyOptions | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'object')
+    throw new InvalidArgumentError(`envPolicy must be an object, got ${show(value)}`);
+  if (!['all', 'core', 'none'].includes(value.inherit)) {
+    throw new InvalidArgumentError(
+      `envPolicy.inherit must be "all", "core" or "none", got ${show(value.inherit)}`,
+    );
+  }
+  const set = value.set ?? {};
+  if (
+    typeof set !== 'object' ||
+    Array.isArray(set) ||
+    Object.values(set).some((v) => typeof v !== 'string')
+  ) {
+    throw new InvalidArgumentError(`envPolicy.set must be an object of strings, got ${show(set)}`);
+  }
+  return {
+    inherit: value.inherit,
+    ignoreDefaultExcludes: flag('envPolicy.ignoreDefaultExcludes', value.ignoreDefaultExcludes),
+    exclude: strings('envPolicy.exclude', value.exclude ?? []),
+    set,
+    includeOnly: strings('envPolicy.includeOnly', value.includeOnly ?? []),
+  };
+}
+
+function metadataOf(value: StartMetadata | null | undefined): StartMetadata | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'object')
+    throw new InvalidArgumentError(`metadata must be an object, got ${show(value)}`);
+  for (const key of ['threadId', 'toolCallId'] as const) {
+    const member = value[key];
+    if (member !== undefined && member !== null && typeof member !== 'string') {
+      throw new InvalidArgumentError(`metadata.${key} must be a string, got ${show(member)}`);
+    }
+  }
+  return { threadId: value.threadId ?? null, toolCallId: value.toolCallId ?? null };
 }
 
 function flag(name: string, value: unknown): boolean {

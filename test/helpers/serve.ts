@@ -1,10 +1,11 @@
 /**
  * A real `execvisor serve` process (run `npm run build` first): spawned on a free loopback port,
- * ready once it printed its URL, always stopped by `stopAll()`.
+ * ready once it printed its URL, or on stdio (`spawnServeStdio`); always stopped by `stopAll()`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import { RawStdioClient } from './raw-ws.js';
 
 export const CLI = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
 
@@ -50,6 +51,34 @@ export async function spawnServe(
     );
   });
   return { child, pid: child.pid!, url, port: Number(new URL(url).port), stderr: () => stderr };
+}
+
+export interface StdioServeProcess {
+  readonly client: RawStdioClient;
+  readonly pid: number;
+  stderr(): string;
+}
+
+/**
+ * `execvisor serve --listen stdio`, with a raw client on its stdin and stdout. Nothing is awaited:
+ * the first request is answered once the server is up.
+ */
+export function spawnServeStdio(
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = process.env,
+): StdioServeProcess {
+  requireBuild();
+  const child = spawn(process.execPath, [CLI, 'serve', '--listen', 'stdio', ...args], {
+    env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  started.add(child);
+  child.once('exit', () => started.delete(child));
+  let stderr = '';
+  child.stderr.on('data', (data: Buffer) => {
+    if (stderr.length < 1 << 20) stderr += data.toString();
+  });
+  return { client: new RawStdioClient(child), pid: child.pid!, stderr: () => stderr };
 }
 
 /** Whether the child is still running (has not exited). */

@@ -107,6 +107,26 @@ describe('ExecServerClient', () => {
     await eventually(() => isDead(pid), `pid ${pid} to die after the detach TTL`);
   });
 
+  // Every session detaches now; a client that did not ask for one to come back to must not leave
+  // its processes running for the TTL when it closes.
+  it('terminates its processes on close() unless it asked for a session to resume', async () => {
+    const { server } = await setup({ detachTtlMs: 600_000 });
+    const plain = await ExecServerClient.connect(server.url, { clientName: 'plain' });
+    const gone = await plain.start({ argv: ['sleep', '300'], cwd: CWD, env: PATH_ENV });
+    await plain.close();
+    expect(isDead(gone.pid!)).toBe(true);
+    const keeping = await ExecServerClient.connect(server.url, {
+      clientName: 'keeping',
+      resumeSessionId: null,
+    });
+    const kept = await keeping.start({ argv: ['sleep', '300'], cwd: CWD, env: PATH_ENV });
+    const { sessionId } = keeping;
+    await keeping.close();
+    expect(isDead(kept.pid!)).toBe(false);
+    const back = await connect(server.url, { resumeSessionId: sessionId });
+    expect(await back.get(kept.processId)!.terminate()).toBe(true);
+  });
+
   it('reports the per-connection process limit as a LIMIT error', async () => {
     const { server } = await setup({ maxProcessesPerConnection: 1 });
     const client = await connect(server.url);

@@ -76,6 +76,8 @@ function describeFs(label: string, setup: () => Promise<Backend>): void {
       expect(file).toEqual({
         isDirectory: false,
         isFile: true,
+        isSymlink: false,
+        size: expect.any(Number) as number,
         createdAtMs: expect.any(Number) as number,
         modifiedAtMs: expect.any(Number) as number,
       });

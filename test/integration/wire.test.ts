@@ -423,13 +423,24 @@ describe('wire: processes', () => {
     expect((await client.response(longPoll)).result.exited).toBe(true);
   });
 
-  it('kills the processes of a connection when it closes', async () => {
-    const server = await spawnServer();
+  it('kills the processes of a connection once its session was not resumed within the TTL', async () => {
+    const server = await spawnServer(['--detach-ttl-ms', '300']);
     const client = await connect(server.url);
     await client.handshake();
     await client.result('process/start', startParams('k', ['sleep', '300']));
     const pid = await pidOf(client, 'k');
     expect(isDead(pid)).toBe(false);
+    client.ws.close();
+    await eventually(() => isDead(pid), `pid ${pid} to die after the detach TTL`);
+  });
+
+  it('kills the processes of a connection when it closes, with a detach TTL of 0', async () => {
+    const server = await spawnServer(['--detach-ttl-ms', '0']);
+    const client = await connect(server.url);
+    const init = await client.handshake();
+    expect(init.capabilities.detachable).toBe(false);
+    await client.result('process/start', startParams('k', ['sleep', '300']));
+    const pid = await pidOf(client, 'k');
     client.ws.close();
     await eventually(() => isDead(pid), `pid ${pid} to die after disconnect`);
   });
@@ -452,8 +463,9 @@ describe('wire: processes', () => {
     const resumed = await second.handshake({ resumeSessionId: sessionId });
     expect(resumed.sessionId).toBe(sessionId);
     const stolen = await busy.call('initialize', { clientName: 'thief', resumeSessionId: sessionId });
+    // The reference's code for a session attached elsewhere.
     expect(stolen.error).toMatchObject({
-      code: -32600,
+      code: -32010,
       message: `session ${sessionId} is already attached to another connection`,
     });
     const unknown = await busy.call('initialize', { clientName: 'lost', resumeSessionId: 'nope' });
@@ -465,15 +477,13 @@ describe('wire: processes', () => {
   it('keeps a detached session alive and its processes running until resumed', async () => {
     const server = await spawnServer();
     const client = await connect(server.url);
-    const { sessionId } = await client.handshake({ resumeSessionId: null });
+    // Every session detaches, as upstream's do, whether or not the client sent resumeSessionId.
+    const { sessionId, capabilities } = await client.handshake();
+    expect(capabilities.detachable).toBe(true);
     await client.result('process/start', startParams('d', ['sleep', '300']));
     const pid = await pidOf(client, 'd');
     client.ws.terminate();
     await client.closed();
-    const probe = await connect(server.url);
-    const init = await probe.result('initialize', { clientName: 'old-client' });
-    // A client that does not send resumeSessionId gets the reference kill-on-disconnect session.
-    expect(init.capabilities.detachable).toBe(false);
     const again = await connect(server.url);
     await again.handshake({ resumeSessionId: sessionId });
     const { processes } = await again.result('process/list', {});
@@ -544,7 +554,12 @@ describe('wire: HTTP, security and limits', () => {
     const scheme = await runCli(['serve', '--listen', 'http://127.0.0.1:1234']);
     expect(scheme.code).toBe(2);
     expect(scheme.stderr).toContain(
-      'unsupported --listen URL `http://127.0.0.1:1234`; expected `ws://IP:PORT`',
+      'unsupported --listen URL `http://127.0.0.1:1234`; expected `ws://IP:PORT` or `stdio`',
+    );
+    const stdioLike = await runCli(['serve', '--listen', 'stdio://x']);
+    expect(stdioLike.code).toBe(2);
+    expect(stdioLike.stderr).toContain(
+      'unsupported --listen URL `stdio://x`; expected `ws://IP:PORT` or `stdio`',
     );
     const open = await runCli(['serve', '--listen', 'ws://0.0.0.0:0'], { EXEC_SERVER_TOKEN: '' });
     expect(open.code).toBe(2);

@@ -238,9 +238,11 @@ describe('faults: a client connection drops', () => {
     runtime = undefined;
   });
 
-  it('its processes (pipes and terminals, with grandchildren) are gone within 1 s; another client is untouched', async () => {
+  // Every session detaches on a drop (as upstream's); it is closed once the detach TTL ran out.
+  const DETACH_TTL_MS = 300;
+  it('its processes (pipes and terminals, with grandchildren) are gone within 1 s of the detach TTL; another client is untouched', async () => {
     runtime = await ExecRuntime.create();
-    server = await startServer({ runtime });
+    server = await startServer({ runtime, detachTtlMs: DETACH_TTL_MS });
     const bystander = await ExecServerClient.connect(server.url, { clientName: 'bystander' });
     try {
       const slice = sliceFor(source, 3, 512 * KiB);
@@ -262,7 +264,7 @@ describe('faults: a client connection drops', () => {
       // No close frame: the TCP connection just goes away.
       client.ws.terminate();
       const dropped = Date.now();
-      await allDead(pids, 'dropped connection', 1_000);
+      await allDead(pids, 'dropped connection', DETACH_TTL_MS + 1_000);
       console.log(
         `[faults] connection drop: ${pids.length} processes gone ${Date.now() - dropped} ms after the drop`,
       );

@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExecServerClient } from '../../src/client/index.js';
+import { topLevelMemberText } from '../../src/rpc/envelope.js';
 import { RawClient, type Json } from '../helpers/raw-ws.js';
 import { isRunning, spawnServe, stopAll, type ServeProcess } from '../helpers/serve.js';
 import {
@@ -360,6 +361,24 @@ function isUsableId(value: unknown): value is number | string {
   return typeof value === 'string' || (typeof value === 'number' && Number.isSafeInteger(value));
 }
 
+/**
+ * An id is an integer or a string (the reference's i64 `RequestId`). An integer beyond 2^53 is
+ * still an id, echoed digit for digit (JSON.parse reads both sides alike, so the lossy number keys
+ * the answer); a float, a boolean, null or a structure makes the message unparseable (answered with
+ * id -1, the connection kept), never a notification.
+ */
+function idOf(message: Json, text: string): { usable: number | string } | 'absent' | 'bad' {
+  if (!('id' in message) || message.id === undefined) return 'absent';
+  if (isUsableId(message.id)) return { usable: message.id };
+  if (typeof message.id === 'number' && Number.isInteger(message.id)) {
+    const literal = topLevelMemberText(text, 'id') ?? '';
+    if (/^-?\d+$/.test(literal) && BigInt(literal) >= -(2n ** 63n) && BigInt(literal) < 2n ** 63n) {
+      return { usable: message.id };
+    }
+  }
+  return 'bad';
+}
+
 function expectationOf(text: string, phase: Phase): Expectation {
   let value: unknown;
   try {
@@ -369,16 +388,18 @@ function expectationOf(text: string, phase: Phase): Expectation {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { type: 'parseError' };
   const message = value as Json;
-  if (isUsableId(message.id) && typeof message.method === 'string') {
-    return { type: 'answer', id: message.id, method: message.method };
+  const id = idOf(message, text);
+  if (id === 'bad') return { type: 'parseError' };
+  if (id !== 'absent' && typeof message.method === 'string') {
+    return { type: 'answer', id: id.usable, method: message.method };
   }
   if (typeof message.method === 'string') {
     return message.method === 'initialized' && phase !== 'new' ? { type: 'silence' } : { type: 'close' };
   }
-  if (isUsableId(message.id) && 'result' in message) return { type: 'close' };
+  if (id !== 'absent' && 'result' in message) return { type: 'close' };
   const error = message.error as Json | undefined;
   if (
-    isUsableId(message.id) &&
+    id !== 'absent' &&
     typeof error === 'object' &&
     error !== null &&
     !Array.isArray(error) &&
@@ -468,7 +489,8 @@ function checkAnswer(
   if (
     error === undefined ||
     'result' in answer ||
-    ![-32600, -32601, -32602, -32603].includes(error.code as number) ||
+    // -32004 (not found) and -32010 (session attached elsewhere) are the current shape's.
+    ![-32600, -32601, -32602, -32603, -32004, -32010].includes(error.code as number) ||
     typeof error.message !== 'string' ||
     error.message.length === 0
   ) {

@@ -24,6 +24,7 @@ import type {
 } from './model.js';
 import { FULL_READ_ACCESS } from './model.js';
 import { normalizeAbsolute } from './paths.js';
+import { isFileSystemSandboxContext, parseFileSystemSandboxContext } from './permissions.js';
 
 type Json = Record<string, unknown>;
 
@@ -204,6 +205,8 @@ const DEFAULT_FILE_SYSTEM_POLICY: FileSystemSandboxPolicy = Object.freeze({
  * Throws `SandboxError` naming the offending field; never falls back silently.
  */
 export function parseSandboxLaunchConfig(value: unknown, field = 'sandbox'): SandboxLaunchConfig {
+  // The current protocol's shape (a permission profile) has its own parser into the same model.
+  if (isFileSystemSandboxContext(value)) return parseFileSystemSandboxContext(value, field);
   const obj = object(value, field);
   const mode = parseMode(obj, field);
 

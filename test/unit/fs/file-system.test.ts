@@ -20,8 +20,14 @@ describe('FileSystemRunner', () => {
     await runner.createDirectory({ path: '/a' });
     await runner.remove({ path: '/a', force: false });
     expect(tasks).toEqual([
-      { operation: { op: 'createDirectory', path: '/a', recursive: true }, sandbox: null },
-      { operation: { op: 'remove', path: '/a', recursive: true, force: false }, sandbox: null },
+      {
+        operation: { op: 'createDirectory', path: '/a', recursive: true, followSymlinks: true },
+        sandbox: null,
+      },
+      {
+        operation: { op: 'remove', path: '/a', recursive: true, force: false, followSymlinks: true },
+        sandbox: null,
+      },
     ]);
   });
 

@@ -86,6 +86,8 @@ describe('fs operations', () => {
     expect(meta).toEqual({
       isDirectory: false,
       isFile: true,
+      isSymlink: true,
+      size: 1,
       createdAtMs: expect.any(Number) as number,
       modifiedAtMs: Math.trunc((await stat(join(root, 'f'))).mtimeMs),
     });

@@ -27,8 +27,14 @@ describe('decodeMessage', () => {
   it('tries request before notification before response before error', () => {
     expect(decodeMessage('{"id":1,"method":"m","result":1}')).toMatchObject({ message: { kind: 'request' } });
     expect(decodeMessage('{"method":"initialized"}')).toMatchObject({ message: { kind: 'notification' } });
-    // An id that is not a valid request id makes `{id, method}` a notification, as an untagged enum does.
-    expect(decodeMessage('{"id":1.5,"method":"m"}')).toMatchObject({ message: { kind: 'notification' } });
+    // An id that is neither an integer nor a string is refused with the reference's text (answered
+    // with id -1, the connection kept), never taken for a notification (which closed the socket).
+    for (const id of ['1.5', 'true', 'null', '{}', '[1]']) {
+      expect(decodeMessage(`{"id":${id},"method":"m"}`), id).toEqual({
+        ok: false,
+        reason: 'data did not match any variant of untagged enum RequestId',
+      });
+    }
     expect(decodeMessage('{"id":2,"result":null}')).toEqual({
       ok: true,
       message: { kind: 'response', id: 2, result: null },
@@ -36,6 +42,30 @@ describe('decodeMessage', () => {
     expect(decodeMessage('{"id":3,"error":{"code":-1,"message":"x"}}')).toEqual({
       ok: true,
       message: { kind: 'error', id: 3, error: { code: -1, message: 'x' } },
+    });
+  });
+
+  it('keeps integer ids beyond 2^53 exactly, as the reference keeps its i64 ids', () => {
+    const text = '{"id":9007199254740993,"method":"m"}';
+    expect(decodeMessage(text)).toEqual({
+      ok: true,
+      message: { kind: 'request', id: 9007199254740993n, method: 'm', params: null },
+    });
+    expect(encodeResult(9007199254740993n, {})).toBe('{"id":9007199254740993,"result":{}}');
+    expect(decodeMessage('{"method":"m","params":{"id":1},"id":-9223372036854775808}')).toMatchObject({
+      ok: true,
+      message: { id: -9223372036854775808n },
+    });
+    expect(decodeMessage('{"id":99999999999999999999,"method":"m"}')).toEqual({
+      ok: false,
+      reason: 'invalid type: integer `99999999999999999999` as u128, expected any value',
+    });
+  });
+
+  it('refuses a batch (an array) with the reference text', () => {
+    expect(decodeMessage('[{"id":1,"method":"m"}]')).toEqual({
+      ok: false,
+      reason: 'expected a JSON-RPC object',
     });
   });
 

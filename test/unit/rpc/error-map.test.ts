@@ -21,6 +21,9 @@ const expected: Record<ErrorCode, number> = {
   EXEC_ERR_REMOTE: -32603,
   EXEC_ERR_INTERNAL: -32603,
   EXEC_ERR_ABORTED: -32603,
+  EXEC_ERR_HTTP: -32603,
+  EXEC_ERR_NOT_FOUND: -32004,
+  EXEC_ERR_SESSION_ATTACHED: -32010,
 };
 
 describe('toRpcError', () => {
@@ -39,6 +42,15 @@ describe('toRpcError', () => {
       code: -32601,
       message: 'exec-server stub does not implement `x/y` yet',
     });
+  });
+
+  it('answers a missing path of a current-shape request with -32004, of a seed one with -32603', () => {
+    const missing = new ExecError('EXEC_ERR_FS_IO', 'No such file or directory (os error 2)');
+    expect(toRpcError(missing, 'current').code).toBe(-32004);
+    expect(toRpcError(missing, 'seed').code).toBe(-32603);
+    expect(
+      toRpcError(new ExecError('EXEC_ERR_FS_IO', 'Permission denied (os error 13)'), 'current').code,
+    ).toBe(-32603);
   });
 
   it('treats anything else as internal', () => {
@@ -72,6 +84,11 @@ describe('fromRpcError', () => {
       [-32603, 'No such file or directory (os error 2)', 'process/start', 'EXEC_ERR_SPAWN'],
       [-32603, 'something broke', 'process/read', 'EXEC_ERR_INTERNAL'],
       [1234, 'custom', undefined, 'EXEC_ERR_REMOTE'],
+      // The reference's current codes.
+      [-32010, 'session s is already attached to another connection', undefined, 'EXEC_ERR_SESSION_ATTACHED'],
+      [-32004, 'No such file or directory (os error 2)', 'fs/readFile', 'EXEC_ERR_FS_IO'],
+      [-32004, 'unknown file handle `h`', 'fs/readBlock', 'EXEC_ERR_NOT_FOUND'],
+      [-32603, 'http/request failed: too many redirects', 'http/request', 'EXEC_ERR_HTTP'],
     ];
     for (const [rpcCode, message, method, code] of cases) {
       expect(fromRpcError({ code: rpcCode, message }, method).code, message).toBe(code);

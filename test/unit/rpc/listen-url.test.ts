@@ -22,10 +22,17 @@ describe('parseListenUrl', () => {
     }
   });
 
-  it('refuses other schemes', () => {
-    expect(() => parseListenUrl('http://127.0.0.1:1234')).toThrow(
-      'unsupported --listen URL `http://127.0.0.1:1234`; expected `ws://IP:PORT`',
-    );
+  it('refuses other schemes with the reference text', () => {
+    for (const url of ['http://127.0.0.1:1234', 'stdio:/', 'STDIO', 'stdio://x', 'tcp://x']) {
+      expect(() => parseListenUrl(url), url).toThrow(
+        `unsupported --listen URL \`${url}\`; expected \`ws://IP:PORT\` or \`stdio\``,
+      );
+    }
+  });
+
+  it('accepts stdio and stdio://', () => {
+    expect(parseListenUrl('stdio')).toEqual({ stdio: true });
+    expect(parseListenUrl('stdio://')).toEqual({ stdio: true });
   });
 });
 

@@ -32,6 +32,15 @@ describe('method table', () => {
         'fs/readDirectory',
         'fs/remove',
         'fs/copy',
+        // The current upstream shape.
+        'fs/canonicalize',
+        'fs/walk',
+        'fs/open',
+        'fs/readBlock',
+        'fs/close',
+        'environment/info',
+        'environment/status',
+        'http/request',
       ].sort(),
     );
   });
