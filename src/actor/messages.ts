@@ -10,6 +10,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { PlainError } from '../errors.js';
+import type { BudgetCellInit } from './budget-cell.js';
 import type { FlowControl, OutputStream, SandboxType, TerminalSize } from '../core/types.js';
 
 /** Posted on the worker's parent port once the actor module has been evaluated. */
@@ -41,6 +42,8 @@ export interface ActorLaunch {
   readonly sandbox: unknown;
   readonly size: TerminalSize;
   readonly flowControl: FlowControl | null;
+  /** The runtime-wide output budget (shared memory), for a flow-controlled process; else null. */
+  readonly budget: BudgetCellInit | null;
   /** Coalescing: flush once a batch holds this many bytes (else at the end of the tick). */
   readonly batchBytes: number;
 }
@@ -59,6 +62,8 @@ export type ActorEvent =
     }
   | { readonly type: 'exited'; readonly exitCode: number }
   | { readonly type: 'closed' }
+  /** Flow control: the actor stopped (true) or started again (false) reading the child's output. */
+  | { readonly type: 'flow'; readonly paused: boolean }
   | { readonly type: 'log'; readonly level: 'warn' | 'error' | 'debug'; readonly message: string };
 
 export type AddressedEvent = ActorEvent & { readonly actorId: number };

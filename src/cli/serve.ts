@@ -23,6 +23,8 @@ export interface ServeFlags {
   maxProcesses?: number;
   maxProcessesPerConnection?: number;
   retainedBytes?: number;
+  maxFlowWindow?: number;
+  outputBudget?: number;
   detachTtlMs?: number;
   workers?: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -57,6 +59,16 @@ export function registerServeCommand(program: Command): Command {
       integer,
     )
     .option('--retained-bytes <n>', 'output retained per process for replay (default 1 MiB)', integer)
+    .option(
+      '--max-flow-window <bytes>',
+      'largest flowControl.highWaterBytes a client may ask for (default 8 MiB)',
+      integer,
+    )
+    .option(
+      '--output-budget <bytes>',
+      'bound on output held in memory, retained plus unacknowledged (default: an eighth of RAM, at least 64 MiB)',
+      integer,
+    )
     .option(
       '--detach-ttl-ms <n>',
       `how long a detached session waits to be resumed (default ${SERVER_DEFAULTS.detachTtlMs})`,
@@ -108,6 +120,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
       workers: flags.workers,
       retainedBytesPerProcess: flags.retainedBytes,
       maxProcesses: flags.maxProcesses,
+      maxFlowWindowBytes: flags.maxFlowWindow,
+      outputBudgetBytes: flags.outputBudget,
       logger,
     });
   } catch (error) {

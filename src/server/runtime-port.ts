@@ -27,6 +27,8 @@ export interface RuntimeStats {
  * without them the server answers `fs/*` with -32601.
  */
 export interface ServerRuntime extends Partial<FileSystemBackend> {
+  /** The runtime's resolved options, where it has them: the server keeps its own flow control within them. */
+  readonly options?: { readonly maxFlowWindowBytes?: number };
   session(): RuntimeSession;
   stats(): RuntimeStats;
   close(): Promise<void>;

@@ -11,7 +11,7 @@ import { admitUpgrade, bearerMatches, refuseUpgrade } from './http-auth.js';
 import { formatWsUrl } from './listen-url.js';
 import { ServerMetrics } from './metrics.js';
 import { fileSystemOf, type ServerRuntime } from './runtime-port.js';
-import { resolveServerOptions, type ServerOptions } from './server-options.js';
+import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './server-options.js';
 import { SessionRegistry } from './session-registry.js';
 
 export interface ExecServer {
@@ -27,10 +27,11 @@ export interface ExecServer {
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<ExecServer> {
-  const resolved = resolveServerOptions(options);
-  const { logger } = resolved;
-  const ownsRuntime = resolved.runtime === undefined;
-  const runtime: ServerRuntime = resolved.runtime ?? (await ExecRuntime.create({ logger }));
+  const given = resolveServerOptions(options);
+  const { logger } = given;
+  const ownsRuntime = given.runtime === undefined;
+  const runtime: ServerRuntime = given.runtime ?? (await ExecRuntime.create({ logger }));
+  const resolved = withinFlowWindow(given, runtime.options?.maxFlowWindowBytes);
   const metrics = new ServerMetrics();
   const registry = new SessionRegistry(runtime, resolved.detachTtlMs, logger, metrics);
   const fileSystem = fileSystemOf(runtime);
@@ -115,6 +116,23 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
     port: address.port,
     close: () => (closing ??= shutdown()),
   };
+}
+
+/**
+ * The flow control the server applies on a client's behalf must itself be a window the runtime
+ * accepts: with a runtime whose `maxFlowWindowBytes` is below it, it shrinks to that.
+ */
+function withinFlowWindow(
+  options: ResolvedServerOptions,
+  maxWindow: number | undefined,
+): ResolvedServerOptions {
+  const flow = options.serverFlowControl;
+  if (flow === null || maxWindow === undefined || flow.highWaterBytes <= maxWindow) return options;
+  const serverFlowControl = {
+    highWaterBytes: maxWindow,
+    lowWaterBytes: Math.min(flow.lowWaterBytes, Math.floor(maxWindow / 4)),
+  };
+  return { ...options, serverFlowControl };
 }
 
 /** The peer as the reference labels it: `ip:port`, IPv6 in brackets. */

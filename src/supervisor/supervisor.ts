@@ -13,6 +13,7 @@ import {
   LimitError,
   WorkerDiedError,
 } from '../errors.js';
+import { OutputBudget } from '../process/output-budget.js';
 import { ProcessHandle } from '../process/process-handle.js';
 import {
   ACTOR_WORKER_READY,
@@ -38,6 +39,14 @@ export interface RuntimeStats {
   readonly exitsTotal: number;
   readonly outputBytesTotal: number;
   readonly workerFailuresTotal: number;
+  /** Output held in memory by every process's log: retained output, unacknowledged output among it. */
+  readonly retainedOutputBytes: number;
+  /** Unacknowledged output of flow-controlled processes, in flight from the workers or in logs. */
+  readonly unacknowledgedOutputBytes: number;
+  /** The bound on the two above (`outputBudgetBytes`). */
+  readonly outputBudgetBytes: number;
+  /** Flow-controlled processes whose output is not being read right now (window or budget). */
+  readonly pausedProcesses: number;
 }
 
 /** A processId namespace. */
@@ -80,6 +89,9 @@ export class Supervisor {
   readonly #reaper: OrphanReaper;
   /** One link per worker thread that has announced itself. */
   readonly #links = new Map<number, WorkerLink>();
+  readonly #budget: OutputBudget;
+  /** Actors that reported their output paused (flow control), until they resume or close. */
+  readonly #paused = new Set<number>();
   #nextActorId = 1;
   #readyWaiters: (() => void)[] = [];
   #live = 0;
@@ -94,6 +106,7 @@ export class Supervisor {
 
   constructor(options: ResolvedRuntimeOptions) {
     this.#options = options;
+    this.#budget = new OutputBudget(options.outputBudgetBytes);
     this.#reaper = new OrphanReaper(options.logger);
     this.#pool = new Piscina<ActorTask, void>({
       filename: processActorWorkerPath(),
@@ -164,6 +177,10 @@ export class Supervisor {
           this.#stats.outputBytesTotal += event.data.byteLength;
           tracked.handle.applyEvent(event);
           break;
+        case 'flow':
+          if (event.paused && !tracked.handle.log.isClosed) this.#paused.add(event.actorId);
+          else this.#paused.delete(event.actorId);
+          break;
         default:
           tracked.handle.applyEvent(event);
       }
@@ -212,7 +229,15 @@ export class Supervisor {
   stats(): RuntimeStats {
     let retained = 0;
     for (const session of this.#sessions.values()) retained += session.processes.size;
-    return { liveProcesses: this.#live, retainedProcesses: retained, ...this.#stats };
+    return {
+      liveProcesses: this.#live,
+      retainedProcesses: retained,
+      ...this.#stats,
+      retainedOutputBytes: this.#budget.retainedBytes,
+      unacknowledgedOutputBytes: this.#budget.unacknowledgedBytes,
+      outputBudgetBytes: this.#budget.limitBytes,
+      pausedProcesses: this.#paused.size,
+    };
   }
 
   get(session: Session, processId: string): ProcessHandle | undefined {
@@ -240,7 +265,7 @@ export class Supervisor {
   #start(session: Session, options: StartOptions): Promise<ProcessHandle> {
     if (this.#closed) throw new ClosedError();
     if (session.closed) throw new ClosedError('session');
-    const start = normalizeStart(options);
+    const start = normalizeStart(options, this.#options.maxFlowWindowBytes);
     const processId = start.processId ?? session.nextProcessId();
     if (session.processes.has(processId)) throw new DuplicateProcessError(processId);
     if (this.#live >= this.#options.maxProcesses) {
@@ -254,6 +279,7 @@ export class Supervisor {
       retainedBytes: this.#options.retainedBytesPerProcess,
       flowControl: start.flowControl,
       now: Date.now,
+      budget: this.#budget,
     });
     session.processes.set(processId, handle);
     this.#changeLive(+1);
@@ -270,6 +296,7 @@ export class Supervisor {
       sandbox: start.sandbox,
       size: start.size,
       flowControl: start.flowControl,
+      budget: start.flowControl === null ? null : this.#budget.cell.toInit(),
       batchBytes: this.#options.batchBytes,
     };
     const actorId = this.#nextActorId++;
@@ -325,6 +352,7 @@ export class Supervisor {
 
   #onClosed(tracked: Tracked): void {
     const { handle, session } = tracked;
+    this.#paused.delete(tracked.actorId);
     if (handle.pid !== null) this.#reaper.remove(handle.pid);
     this.#changeLive(-1);
     this.#stats.exitsTotal++;
@@ -342,6 +370,7 @@ export class Supervisor {
     if (tracked.removalTimer !== null) clearTimeout(tracked.removalTimer);
     tracked.link?.detach(handle);
     this.#tracked.delete(tracked.actorId);
+    this.#paused.delete(tracked.actorId);
     if (live) this.#changeLive(-1);
     if (session.processes.get(handle.processId) === handle) session.processes.delete(handle.processId);
     handle.markRemoved();
@@ -392,6 +421,7 @@ export class Supervisor {
       if (tracked.removalTimer !== null) clearTimeout(tracked.removalTimer);
     }
     this.#tracked.clear();
+    this.#paused.clear();
     for (const link of this.#links.values()) link.close();
     this.#links.clear();
     for (const session of this.#sessions.values()) session.closed = true;

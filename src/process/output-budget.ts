@@ -1,0 +1,81 @@
+/**
+ * The runtime-wide output budget on the main thread: one bound on the output all OutputLogs hold
+ * (retained output, unacknowledged output among it) plus flow-controlled output in flight from the
+ * workers. Past it, producers are paused, never memory grown:
+ *
+ * - a flow-controlled process's actor pauses reading its child once the unacknowledged total
+ *   reaches the budget (less a small reserve per process) and its own unacknowledged output is past
+ *   a 64 KiB floor, and resumes once acknowledgements bring the total down or its own output under
+ *   half the floor (see `BudgetCell`). The floor means a process whose consumer acknowledges always
+ *   moves on: nothing waits on another process's consumer;
+ * - output nobody pins (of processes without flow control, and flow-controlled output already
+ *   acknowledged) is reclaimable: an append that takes the retained total over the budget evicts
+ *   the appending log's own oldest reclaimable output first, then other logs', so the total does not
+ *   grow past the budget by more than what is pinned.
+ */
+import { BudgetCell } from '../actor/budget-cell.js';
+
+/** A log whose output the budget may take back under pressure. */
+export interface Reclaimable {
+  /** Evicts reclaimable output, oldest first, until `bytes` are freed or none is left; returns bytes freed. */
+  reclaim(bytes: number): number;
+}
+
+export class OutputBudget {
+  readonly cell: BudgetCell;
+  #retained = 0;
+  /** Logs holding reclaimable output, in the order they came to hold it. */
+  readonly #reclaimable = new Set<Reclaimable>();
+
+  constructor(limitBytes: number) {
+    this.cell = BudgetCell.create(limitBytes);
+  }
+
+  get limitBytes(): number {
+    return this.cell.limitBytes;
+  }
+
+  /** Output held in logs, retained and unacknowledged. */
+  get retainedBytes(): number {
+    return this.#retained;
+  }
+
+  /** Unacknowledged flow-controlled output, in flight from the workers or held in logs. */
+  get unacknowledgedBytes(): number {
+    return this.cell.unacknowledgedBytes;
+  }
+
+  /** Retained bytes past the budget (0 when within it). */
+  get excessBytes(): number {
+    return Math.max(0, this.#retained - this.cell.limitBytes);
+  }
+
+  retain(bytes: number): void {
+    this.#retained += bytes;
+  }
+
+  free(bytes: number): void {
+    this.#retained -= bytes;
+  }
+
+  releaseUnacknowledged(bytes: number): void {
+    if (bytes > 0) this.cell.release(bytes);
+  }
+
+  addFlowProcess(delta: number): void {
+    this.cell.addFlowProcess(delta);
+  }
+
+  markReclaimable(log: Reclaimable, reclaimable: boolean): void {
+    if (reclaimable) this.#reclaimable.add(log);
+    else this.#reclaimable.delete(log);
+  }
+
+  /** Over the budget after `except` reclaimed its own: takes reclaimable output from other logs. */
+  relieve(except: Reclaimable): void {
+    for (const log of this.#reclaimable) {
+      if (this.excessBytes === 0) return;
+      if (log !== except) log.reclaim(this.excessBytes);
+    }
+  }
+}
