@@ -1,7 +1,8 @@
 /**
- * A raw WebSocket JSON-RPC client for tests that speak the protocol by hand (stress, fuzz,
- * security): answers are indexed by id, notifications and -1 errors are kept in order, and every
- * wait is bounded.
+ * The raw WebSocket JSON-RPC client for tests that speak the protocol by hand (wire, stress, fuzz,
+ * security): every message is kept in arrival order (`messages`), answers are also indexed by id,
+ * notifications and -1 errors are kept in order (`others`), and every wait is bounded. A test that
+ * streams a lot sets `onNotification` and gets notifications there instead of keeping them.
  */
 import { once } from 'node:events';
 import WebSocket from 'ws';
@@ -18,6 +19,10 @@ export class RawClient {
   readonly others: Json[] = [];
   /** Frames that were not JSON objects (never expected from the server). */
   readonly malformed: string[] = [];
+  /** Every JSON message received, answers and notifications, in arrival order. */
+  readonly messages: Json[] = [];
+  /** When set, notifications go here only (neither `messages` nor `others` keeps them). */
+  onNotification: ((message: Json) => void) | null = null;
   closeCode: number | null = null;
   readonly #waiters = new Set<() => void>();
   #nextId = 1;
@@ -37,6 +42,11 @@ export class RawClient {
         this.malformed.push(text.slice(0, 200));
       } else {
         const json = message as Json;
+        if ('method' in json && this.onNotification !== null) {
+          this.onNotification(json);
+          return;
+        }
+        this.messages.push(json);
         if ('method' in json || json.id === -1 || json.id === undefined) this.others.push(json);
         else this.answers.set(JSON.stringify(json.id), json);
       }
@@ -98,6 +108,11 @@ export class RawClient {
     });
   }
 
+  /** The first message of any kind matching `predicate`, waiting for it if need be. */
+  waitFor(predicate: (message: Json) => boolean, what = 'message', timeoutMs?: number): Promise<Json> {
+    return this.until(() => this.messages.find(predicate), what, timeoutMs);
+  }
+
   answer(id: number | string, timeoutMs?: number): Promise<Json> {
     return this.until(() => this.answers.get(JSON.stringify(id)), `answer ${JSON.stringify(id)}`, timeoutMs);
   }
@@ -131,10 +146,38 @@ export class RawClient {
       .join('');
   }
 
+  /** The answer to request `id` (an alias of `answer`). */
+  response(id: number | string, timeoutMs?: number): Promise<Json> {
+    return this.answer(id, timeoutMs);
+  }
+
   async closed(timeoutMs = 10_000): Promise<number> {
     return this.until(() => this.closeCode ?? undefined, 'close', timeoutMs).catch((error: unknown) => {
       if (this.closeCode !== null) return this.closeCode;
       throw error;
     });
   }
+}
+
+/**
+ * The HTTP status with which the server refused a WebSocket upgrade. Rejects if the upgrade
+ * succeeded or no HTTP answer came (a refused connection, a header the client cannot send): a
+ * refusal is only what the server answered.
+ */
+export async function refusedUpgradeStatus(url: string, headers: Record<string, string>): Promise<number> {
+  const ws = new WebSocket(url, { headers, perMessageDeflate: false });
+  const failure = new Promise<never>((_, reject) => {
+    ws.once('error', reject);
+    ws.once('open', () => {
+      ws.terminate();
+      reject(new Error('the upgrade was accepted'));
+    });
+  });
+  const [request, response] = (await Promise.race([once(ws, 'unexpected-response'), failure])) as [
+    { destroy(): void },
+    { statusCode: number; resume(): void },
+  ];
+  response.resume();
+  request.destroy();
+  return response.statusCode;
 }
