@@ -273,6 +273,23 @@ describe('wire: processes', () => {
     await client.result('process/terminate', { processId: 'nopipe' });
   });
 
+  it('signals the process group with process/signal, and names bad signals and ids', async () => {
+    const server = sharedServer();
+    const client = await connect(server.url);
+    await client.handshake();
+    const script = 'trap "echo got-int; exit 4" INT; echo ready; while :; do sleep 0.05; done';
+    await client.result('process/start', startParams('sig', ['/bin/sh', '-c', script]));
+    await client.until(() => client.outputOf('sig').includes('ready') || undefined, 'the ready line');
+    expect(await client.result('process/signal', { processId: 'sig', signal: 'interrupt' })).toEqual({});
+    const exited = await client.waitFor((m) => m.method === 'process/exited' && m.params.processId === 'sig');
+    expect(exited.params.exitCode).toBe(4);
+    expect(client.outputOf('sig')).toContain('got-int');
+    const bad = await client.call('process/signal', { processId: 'sig', signal: 'SIGNOPE' });
+    expect(bad.error).toMatchObject({ code: -32602, data: { code: 'EXEC_ERR_INVALID_ARGUMENT' } });
+    const unknown = await client.call('process/signal', { processId: 'ghost', signal: 'kill' });
+    expect(unknown.error).toMatchObject({ code: -32600, message: 'unknown process id ghost' });
+  });
+
   it('does not let a 60 s long-poll read delay a concurrent start', async () => {
     const server = sharedServer();
     const client = await connect(server.url);
