@@ -27,14 +27,16 @@ for (const [label, factory] of [
   ['over the wire', () => wireBackend('process-control')],
 ] as const) {
   describe(`process control: ${label}`, () => {
+    let under: Awaited<ReturnType<typeof factory>> | undefined;
     let backend: ExecBackend;
     let runtime: ExecRuntime;
-    let cleanup: () => Promise<void>;
     beforeAll(async () => {
-      ({ backend, runtime, cleanup } = await factory());
+      under = await factory();
+      backend = under.backend;
+      runtime = under.runtime;
     });
     afterAll(async () => {
-      await cleanup?.();
+      await under?.cleanup();
     });
 
     it('terminate({graceMs}) sends SIGTERM, then SIGKILL to a child that ignores it', async () => {
@@ -97,7 +99,8 @@ for (const [label, factory] of [
 
 describe('process control: sessions', () => {
   it('a closed session refuses starts with EXEC_ERR_CLOSED; other sessions go on', async () => {
-    const { runtime, cleanup } = await inProcessBackend();
+    const under = await inProcessBackend();
+    const runtime = under.runtime;
     try {
       const session = runtime.session();
       await session.close();
@@ -108,7 +111,7 @@ describe('process control: sessions', () => {
       const other = await runtime.session().start({ argv: ['true'], cwd: CWD, env: {} });
       expect(await other.exited).toBe(0);
     } finally {
-      await cleanup();
+      await under.cleanup();
     }
   });
 });
