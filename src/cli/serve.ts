@@ -14,7 +14,7 @@ import { startServer } from '../server/server.js';
 /** Exit code for a bad command line (listen URL, token), as the reference uses. */
 const EXIT_USAGE = 2;
 /** A shutdown that takes longer than this is cut short: children are killed at once. */
-const SHUTDOWN_GRACE_MS = 10_000;
+const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 export interface ServeFlags {
   listen: string;
@@ -26,6 +26,7 @@ export interface ServeFlags {
   maxFlowWindow?: number;
   outputBudget?: number;
   detachTtlMs?: number;
+  shutdownTimeoutMs?: number;
   workers?: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
@@ -72,6 +73,11 @@ export function registerServeCommand(program: Command): Command {
     .option(
       '--detach-ttl-ms <n>',
       `how long a detached session waits to be resumed (default ${SERVER_DEFAULTS.detachTtlMs})`,
+      integer,
+    )
+    .option(
+      '--shutdown-timeout-ms <n>',
+      `after SIGTERM/SIGINT, kill what is left once shutting down took this long (default ${SHUTDOWN_TIMEOUT_MS})`,
       integer,
     )
     .option('--workers <n>', 'worker threads hosting processes (default: min(cores, 4))', integer)
@@ -141,20 +147,22 @@ export async function serve(flags: ServeFlags): Promise<number> {
   }
   process.stdout.write(`${server.url}\n`);
 
+  const shutdownTimeoutMs = flags.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS;
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
         // A second signal: do not wait for anything.
+        logger.warn(`${signal} during shutdown: killing remaining processes`);
         void runtime.destroy().finally(() => process.exit(0));
         return;
       }
       stopping = true;
       logger.info(`${signal}: shutting down`);
       const force = setTimeout(() => {
-        logger.warn(`shutdown took longer than ${SHUTDOWN_GRACE_MS} ms; killing remaining processes`);
+        logger.warn(`shutdown took longer than ${shutdownTimeoutMs} ms; killing remaining processes`);
         void runtime.destroy().finally(resolve);
-      }, SHUTDOWN_GRACE_MS);
+      }, shutdownTimeoutMs);
       force.unref();
       void server
         .close()

@@ -100,10 +100,12 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
   logger.info(`listening on ${url}`);
 
   async function shutdown(): Promise<void> {
-    const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
+    // The listener stays open while draining: `/readyz` answers 503 and upgrades are refused with
+    // 503, so a load balancer learns the server is going rather than finding it gone.
     for (const connection of connections) connection.shutdown();
     await Promise.all([...connections].map((c) => c.closed));
     await registry.closeAll();
+    const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
     wss.close();
     http.closeAllConnections();
     await stopped;
