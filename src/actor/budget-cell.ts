@@ -7,51 +7,72 @@
  * consumer acknowledged or what left with a dropped log. An actor checks it after every read of its
  * child, so the runtime-wide bound does not wait for a round trip either.
  *
- * The rule: an actor pauses its child once the total reaches `holdBytes` and the child's own
- * unacknowledged output is at least `FLOOR_BYTES`, and reads again once the total is under
- * `resumeBytes` or its own output is under half the floor. `holdBytes` keeps back, for every
- * flow-controlled process, the floor and one read past it, so that the total stays within the
- * budget (unless there are so many processes that their floors alone exceed it). The floor means
- * a process whose consumer acknowledges always moves on: nothing waits on another process's
- * consumer. It also holds a generation word that paused actors wait on (`Atomics.waitAsync`) to
- * hear that memory was freed.
+ * The rule, for the actor of each flow-controlled process (`mayRead`):
+ * - once the total reaches `holdBytes` (three quarters of the budget) a process whose own
+ *   unacknowledged output is at least `FLOOR_BYTES` pauses, until the total is back under
+ *   `resumeBytes` or its own output under half the floor;
+ * - a process below the floor goes on into the last quarter, kept for such processes, and pauses
+ *   only at `stopBytes` (the budget less what may not show in the total yet: one read and one
+ *   unsent batch), until the total is back a step below that.
+ * So a process whose consumer acknowledges moves on even while other consumers pin the rest of the
+ * budget: nothing waits on another process's consumer. The total can pass the budget only by what
+ * processes reading at the same instant read past their check (a read each).
+ *
+ * A generation word lets paused actors wait (`Atomics.waitAsync`) to hear that memory was freed.
  */
 
-/** Every flow-controlled process may hold this much unacknowledged output, budget or not. */
+/** A flow-controlled process below this much unacknowledged output is not paused at `holdBytes`. */
 export const FLOOR_BYTES = 64 * 1024;
-/** What a process may read past a check: one pipe read. */
+/** What a process may read past a check: one pipe or terminal read. */
 const READ_BYTES = 64 * 1024;
 
-/** BigInt64 slot 0: unacknowledged bytes. Int32 slots after it: */
+/** BigInt64 slot 0: unacknowledged bytes; then the Int32 generation word. */
 const GENERATION = 2;
-const FLOW_PROCESSES = 3;
 const BYTES = 16;
 
 export interface BudgetCellInit {
   readonly buffer: SharedArrayBuffer;
   readonly limitBytes: number;
+  /** Output a process may produce that the total does not show yet: a read and an unsent batch. */
+  readonly slackBytes: number;
 }
 
 export class BudgetCell {
   readonly buffer: SharedArrayBuffer;
   readonly limitBytes: number;
+  readonly slackBytes: number;
+  /** Processes past their floor pause here. */
+  readonly holdBytes: number;
+  /** ...and resume below this. */
+  readonly resumeBytes: number;
+  /** Every process pauses here. */
+  readonly stopBytes: number;
+  /** ...and resumes below this. */
+  readonly restartBytes: number;
   readonly #bytes: BigInt64Array;
   readonly #words: Int32Array;
 
   constructor(init: BudgetCellInit) {
     this.buffer = init.buffer;
     this.limitBytes = init.limitBytes;
+    this.slackBytes = init.slackBytes;
+    this.holdBytes = Math.floor((init.limitBytes * 3) / 4);
+    this.resumeBytes = Math.floor((this.holdBytes * 3) / 4);
+    this.stopBytes = Math.max(this.holdBytes, init.limitBytes - init.slackBytes);
+    this.restartBytes = Math.max(this.resumeBytes, this.stopBytes - init.slackBytes);
     this.#bytes = new BigInt64Array(init.buffer, 0, 1);
     this.#words = new Int32Array(init.buffer);
   }
 
-  static create(limitBytes: number): BudgetCell {
-    return new BudgetCell({ buffer: new SharedArrayBuffer(BYTES), limitBytes });
+  /** `batchBytes`: the most output a worker holds for a process before it sends it. */
+  static create(limitBytes: number, batchBytes: number): BudgetCell {
+    const slackBytes = READ_BYTES + batchBytes;
+    return new BudgetCell({ buffer: new SharedArrayBuffer(BYTES), limitBytes, slackBytes });
   }
 
   /** What to send a worker: the buffer is shared, not copied. */
   toInit(): BudgetCellInit {
-    return { buffer: this.buffer, limitBytes: this.limitBytes };
+    return { buffer: this.buffer, limitBytes: this.limitBytes, slackBytes: this.slackBytes };
   }
 
   /** Unacknowledged flow-controlled output, in flight or held in logs. */
@@ -64,28 +85,24 @@ export class BudgetCell {
     Atomics.add(this.#bytes, 0, BigInt(bytes));
   }
 
-  /** Main thread: `bytes` were acknowledged or dropped. Wakes paused producers below the mark. */
+  /** Main thread: `bytes` were acknowledged or dropped. Wakes paused producers below a mark. */
   release(bytes: number): void {
     const before = Number(Atomics.sub(this.#bytes, 0, BigInt(bytes)));
-    const mark = this.resumeBytes;
-    if (before >= mark && before - bytes < mark) this.#wake();
+    const after = before - bytes;
+    if (crossed(before, after, this.restartBytes) || crossed(before, after, this.resumeBytes)) {
+      Atomics.add(this.#words, GENERATION, 1);
+      Atomics.notify(this.#words, GENERATION);
+    }
   }
 
-  /** Main thread: a flow-controlled process started (+1) or closed (-1, which may lower the bar). */
-  addFlowProcess(delta: number): void {
-    Atomics.add(this.#words, FLOW_PROCESSES, delta);
-    if (delta < 0) this.#wake();
-  }
-
-  /** Producers over their floor pause once the unacknowledged total reaches this. */
-  get holdBytes(): number {
-    const processes = Atomics.load(this.#words, FLOW_PROCESSES);
-    return Math.max(0, this.limitBytes - processes * (FLOOR_BYTES + READ_BYTES));
-  }
-
-  /** Paused producers resume once the unacknowledged total falls below this. */
-  get resumeBytes(): number {
-    return Math.floor((this.holdBytes * 3) / 4);
+  /**
+   * Whether a process with `own` unacknowledged bytes may read on, given whether it is paused by
+   * the budget now (the hysteresis of the rule above).
+   */
+  mayRead(own: number, paused: boolean): boolean {
+    const total = this.unacknowledgedBytes;
+    if (!paused) return total < this.stopBytes && (total < this.holdBytes || own < FLOOR_BYTES);
+    return own < FLOOR_BYTES / 2 ? total < this.restartBytes : total < this.resumeBytes;
   }
 
   /** Read before checking the total, then passed to `waitForRelease`, so no release is missed. */
@@ -93,14 +110,13 @@ export class BudgetCell {
     return Atomics.load(this.#words, GENERATION);
   }
 
-  /** Resolves once a release crossed the resume mark after `generation` was read. */
+  /** Resolves once a release crossed a mark after `generation` was read. */
   waitForRelease(generation: number): Promise<void> {
     const result = Atomics.waitAsync(this.#words, GENERATION, generation);
     return result.async ? result.value.then(() => undefined) : Promise.resolve();
   }
+}
 
-  #wake(): void {
-    Atomics.add(this.#words, GENERATION, 1);
-    Atomics.notify(this.#words, GENERATION);
-  }
+function crossed(before: number, after: number, mark: number): boolean {
+  return before >= mark && after < mark;
 }

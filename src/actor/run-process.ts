@@ -7,7 +7,7 @@
 import { ExecError, InternalError, type PlainError } from '../errors.js';
 import type { ActorEvent, ActorLaunch, ActorTask, ActorWriteResult, ProcessControl } from './messages.js';
 import type { OutputStream, TerminalSize } from '../core/types.js';
-import { BudgetCell, FLOOR_BYTES } from './budget-cell.js';
+import { BudgetCell } from './budget-cell.js';
 import type { ActorHost } from './host.js';
 import { prepareSpawn, type PrepareDeps } from '../spawn/prepare.js';
 import { spawnPipes } from '../spawn/pipe-backend.js';
@@ -69,8 +69,7 @@ export async function runProcessActor(task: ActorTask, host: ActorHost, deps?: P
 /**
  * Flow control, next to the child: pauses reading it while its unacknowledged output (produced −
  * acknowledged) is over the window's high mark until it falls below the low mark, and while the
- * runtime-wide budget is exhausted and this process holds more than the floor every process is
- * granted (see `BudgetCell`). Once the process is being killed the gate opens for good: its pipes must drain to
+ * runtime-wide budget says so (see `BudgetCell`). Once the process is being killed the gate opens for good: its pipes must drain to
  * EOF for it to close.
  */
 class FlowGate {
@@ -133,12 +132,7 @@ class FlowGate {
     if (budget !== null) {
       // Read before the total: a release after this read wakes the wait below, none is missed.
       const generation = budget.generation;
-      const total = budget.unacknowledgedBytes;
-      if (!this.#overBudget) {
-        this.#overBudget = total >= budget.holdBytes && outstanding >= FLOOR_BYTES;
-      } else if (total < budget.resumeBytes || outstanding < FLOOR_BYTES / 2) {
-        this.#overBudget = false;
-      }
+      this.#overBudget = !budget.mayRead(outstanding, this.#overBudget);
       if (this.#overBudget && !this.#waitingForBudget && !this.#open) {
         this.#waitingForBudget = true;
         void budget.waitForRelease(generation).then(() => {

@@ -3,11 +3,10 @@
  * (retained output, unacknowledged output among it) plus flow-controlled output in flight from the
  * workers. Past it, producers are paused, never memory grown:
  *
- * - a flow-controlled process's actor pauses reading its child once the unacknowledged total
- *   reaches the budget (less a small reserve per process) and its own unacknowledged output is past
- *   a 64 KiB floor, and resumes once acknowledgements bring the total down or its own output under
- *   half the floor (see `BudgetCell`). The floor means a process whose consumer acknowledges always
- *   moves on: nothing waits on another process's consumer;
+ * - a flow-controlled process's actor pauses reading its child as the unacknowledged total nears
+ *   the budget, and resumes once acknowledgements bring it down; a quarter of the budget is kept
+ *   for processes with less than 64 KiB unacknowledged, so a process whose consumer acknowledges
+ *   always moves on: nothing waits on another process's consumer (see `BudgetCell`);
  * - output nobody pins (of processes without flow control, and flow-controlled output already
  *   acknowledged) is reclaimable: an append that takes the retained total over the budget evicts
  *   the appending log's own oldest reclaimable output first, then other logs', so the total does not
@@ -27,8 +26,9 @@ export class OutputBudget {
   /** Logs holding reclaimable output, in the order they came to hold it. */
   readonly #reclaimable = new Set<Reclaimable>();
 
-  constructor(limitBytes: number) {
-    this.cell = BudgetCell.create(limitBytes);
+  /** `batchBytes`: the runtime's `batchBytes` (output a worker may hold before sending it). */
+  constructor(limitBytes: number, batchBytes: number) {
+    this.cell = BudgetCell.create(limitBytes, batchBytes);
   }
 
   get limitBytes(): number {
@@ -60,10 +60,6 @@ export class OutputBudget {
 
   releaseUnacknowledged(bytes: number): void {
     if (bytes > 0) this.cell.release(bytes);
-  }
-
-  addFlowProcess(delta: number): void {
-    this.cell.addFlowProcess(delta);
   }
 
   markReclaimable(log: Reclaimable, reclaimable: boolean): void {

@@ -83,8 +83,6 @@ export class OutputLog implements Reclaimable {
   #ackedSeq = 0;
   /** Dropped by its owner: holds nothing and takes nothing any more. */
   #discarded = false;
-  /** Counted among the budget's flow-controlled processes (until closed or discarded). */
-  #inFlow = false;
   /** Listed with the budget as holding reclaimable output. */
   #listed = false;
 
@@ -104,10 +102,6 @@ export class OutputLog implements Reclaimable {
     this.#onAcknowledged = options.onAcknowledged;
     this.#catchUpRead = options.catchUpRead;
     this.#budget = options.budget ?? null;
-    if (this.#keepUnacknowledged && this.#budget !== null) {
-      this.#inFlow = true;
-      this.#budget.addFlowProcess(+1);
-    }
   }
 
   get nextSeq(): number {
@@ -181,7 +175,6 @@ export class OutputLog implements Reclaimable {
     if (this.#keepUnacknowledged) {
       this.#budget?.releaseUnacknowledged(this.unacknowledgedBytes);
       this.#ackedBytes = this.#appendedBytes;
-      this.#leaveFlow();
     }
     this.#updateReclaimable();
   }
@@ -476,17 +469,9 @@ export class OutputLog implements Reclaimable {
   #pushClosed(event: ClosedEvent): void {
     this.#nextSeq = event.seq + 1;
     this.#closed = event;
-    this.#leaveFlow();
     this.#subject.next(event);
     this.#subject.complete();
     this.#wake();
-  }
-
-  /** A closed or dropped process produces nothing more: it no longer claims a share. */
-  #leaveFlow(): void {
-    if (!this.#inFlow) return;
-    this.#inFlow = false;
-    this.#budget!.addFlowProcess(-1);
   }
 
   #updateReclaimable(): void {

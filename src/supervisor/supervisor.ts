@@ -106,7 +106,7 @@ export class Supervisor {
 
   constructor(options: ResolvedRuntimeOptions) {
     this.#options = options;
-    this.#budget = new OutputBudget(options.outputBudgetBytes);
+    this.#budget = new OutputBudget(options.outputBudgetBytes, options.batchBytes);
     this.#reaper = new OrphanReaper(options.logger);
     this.#pool = new Piscina<ActorTask, void>({
       filename: processActorWorkerPath(),

@@ -63,6 +63,15 @@ export async function eventually(condition: () => boolean, what: string, timeout
   }
 }
 
+/** Rejects naming `what` if `promise` has not settled within `ms`, instead of hanging the test. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** A pid and all its live descendants, from /proc. */
 export function withDescendants(root: number): number[] {
   const children = new Map<number, number[]>();

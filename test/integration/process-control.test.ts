@@ -8,19 +8,10 @@ import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCodeOf, type ExecBackend, type ExecRuntime } from '../../src/index.js';
 import { inProcessBackend, wireBackend } from '../helpers/backends.js';
-import { allEvents, eventually, textOf, waitForOutput } from '../helpers/process.js';
+import { allEvents, eventually, textOf, waitForOutput, within } from '../helpers/process.js';
 
 const CWD = tmpdir();
 const PATH_ENV = { PATH: '/usr/bin:/bin' };
-
-/** Fails with `what` instead of hanging until the test times out. */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 for (const [label, factory] of [
   ['in-process', () => inProcessBackend()],
