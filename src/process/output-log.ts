@@ -450,10 +450,12 @@ export class OutputLog implements Reclaimable {
     } else {
       budget.retain(size);
       this.#evict();
-      // Over the budget: this log's own reclaimable output goes first, then other logs'.
-      if (budget.excessBytes > 0) this.reclaim(budget.excessBytes);
+      // Over the budget: this log's own older reclaimable output goes first, then other logs',
+      // then, if nothing else is left, the chunk just appended (live subscribers still get it).
+      if (budget.excessBytes > 0) this.#evictDownTo(this.#retainedBytes - budget.excessBytes, false, size);
       this.#updateReclaimable();
       if (budget.excessBytes > 0) budget.relieve(this);
+      if (budget.excessBytes > 0) this.reclaim(budget.excessBytes);
     }
     this.#subject.next(event);
     this.#wake();
@@ -505,14 +507,16 @@ export class OutputLog implements Reclaimable {
   }
 
   /**
-   * Evicts the oldest chunks while more than `target` bytes are retained. A flow-controlled log
-   * never drops what its consumer has not acknowledged, unless `all` (the log is discarded).
+   * Evicts the oldest chunks while more than `target` bytes are retained, leaving at least
+   * `spareBytes` of the newest. A flow-controlled log never drops what its consumer has not
+   * acknowledged, unless `all` (the log is discarded).
    */
-  #evictDownTo(target: number, all: boolean): void {
+  #evictDownTo(target: number, all: boolean, spareBytes = 0): void {
     const chunks = this.#chunks;
     const keep = this.#keepUnacknowledged && !all;
+    const floor = Math.max(target, spareBytes);
     let freed = 0;
-    while (this.#retainedBytes > target && this.#head < chunks.length) {
+    while (this.#retainedBytes > floor && this.#head < chunks.length) {
       const oldest = chunks[this.#head]!;
       if (keep && oldest.seq > this.#ackedSeq) break;
       this.#retainedBytes -= oldest.chunk.byteLength;
