@@ -22,6 +22,7 @@ export interface Reclaimable {
 
 export class OutputBudget {
   readonly cell: BudgetCell;
+  readonly limitBytes: number;
   #retained = 0;
   /** Logs holding reclaimable output, in the order they came to hold it. */
   readonly #reclaimable = new Set<Reclaimable>();
@@ -29,10 +30,7 @@ export class OutputBudget {
   /** `batchBytes`: the runtime's `batchBytes` (output a worker may hold before sending it). */
   constructor(limitBytes: number, batchBytes: number) {
     this.cell = BudgetCell.create(limitBytes, batchBytes);
-  }
-
-  get limitBytes(): number {
-    return this.cell.limitBytes;
+    this.limitBytes = limitBytes;
   }
 
   /** Output held in logs, retained and unacknowledged. */
@@ -47,11 +45,12 @@ export class OutputBudget {
 
   /** Retained bytes past the budget (0 when within it). */
   get excessBytes(): number {
-    return Math.max(0, this.#retained - this.cell.limitBytes);
+    return Math.max(0, this.#retained - this.limitBytes);
   }
 
-  retain(bytes: number): void {
-    this.#retained += bytes;
+  /** `bytes` more are retained; true when that takes the total over the budget. */
+  retain(bytes: number): boolean {
+    return (this.#retained += bytes) > this.limitBytes;
   }
 
   free(bytes: number): void {

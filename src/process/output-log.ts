@@ -448,14 +448,11 @@ export class OutputLog implements Reclaimable {
     if (budget === null) {
       this.#evict();
     } else {
-      budget.retain(size);
+      const over = budget.retain(size);
       this.#evict();
-      // Over the budget: this log's own older reclaimable output goes first, then other logs',
-      // then, if nothing else is left, the chunk just appended (live subscribers still get it).
-      if (budget.excessBytes > 0) this.#evictDownTo(this.#retainedBytes - budget.excessBytes, false, size);
-      this.#updateReclaimable();
-      if (budget.excessBytes > 0) budget.relieve(this);
-      if (budget.excessBytes > 0) this.reclaim(budget.excessBytes);
+      // (Unacknowledged output is not reclaimable: a flow-controlled append changes nothing there.)
+      if (!this.#listed && !this.#keepUnacknowledged) this.#updateReclaimable();
+      if (over && budget.excessBytes > 0) this.#relieve(budget, size);
     }
     this.#subject.next(event);
     this.#wake();
@@ -531,8 +528,19 @@ export class OutputLog implements Reclaimable {
     }
     if (this.#budget !== null && freed > 0) {
       this.#budget.free(freed);
-      this.#updateReclaimable();
+      // Without flow control whatever is left is reclaimable: listed it stays, unless emptied.
+      if (keep || this.#retainedBytes === 0 || !this.#listed) this.#updateReclaimable();
     }
+  }
+
+  /**
+   * Over the budget: this log's own older reclaimable output goes first, then other logs', then,
+   * if nothing else is left, the chunk just appended (live subscribers have it all the same).
+   */
+  #relieve(budget: OutputBudget, newestBytes: number): void {
+    this.#evictDownTo(this.#retainedBytes - budget.excessBytes, false, newestBytes);
+    if (budget.excessBytes > 0) budget.relieve(this);
+    if (budget.excessBytes > 0) this.reclaim(budget.excessBytes);
   }
 
   #wake(): void {
