@@ -20,6 +20,11 @@ export interface RuntimeStats {
   readonly exitsTotal: number;
   readonly outputBytesTotal: number;
   readonly startFailuresTotal: number;
+  /** The output budget's numbers, where the runtime has one (`ExecRuntime` does). */
+  readonly retainedOutputBytes?: number;
+  readonly unacknowledgedOutputBytes?: number;
+  readonly outputBudgetBytes?: number;
+  readonly pausedProcesses?: number;
 }
 
 /**
