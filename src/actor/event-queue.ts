@@ -94,11 +94,13 @@ export class EventQueue {
     const transfer: ArrayBuffer[] = [];
     const events = this.#slots.map((slot): AddressedEvent => {
       if (!('parts' in slot)) return slot;
-      // Counted before it is sent, so the main thread never releases what was not yet counted.
-      slot.budget?.charge(slot.bytes);
       const data = concatOwned(slot.parts, slot.bytes);
       transfer.push(data.buffer as ArrayBuffer);
-      return { type: 'output', actorId: slot.actorId, data, segments: slot.segments };
+      if (slot.budget === null)
+        return { type: 'output', actorId: slot.actorId, data, segments: slot.segments };
+      // Counted before it is sent, so the main thread never releases what was not yet counted.
+      slot.budget.charge(slot.bytes);
+      return { type: 'output', actorId: slot.actorId, data, segments: slot.segments, charged: true };
     });
     this.#slots = [];
     this.#open.clear();

@@ -59,6 +59,8 @@ export type ActorEvent =
       readonly type: 'output';
       readonly data: Uint8Array;
       readonly segments: readonly (readonly [OutputStream, number])[];
+      /** Counted in the runtime's budget as unacknowledged (flow-controlled output). */
+      readonly charged?: boolean;
     }
   | { readonly type: 'exited'; readonly exitCode: number }
   | { readonly type: 'closed' }

@@ -164,7 +164,13 @@ export class Supervisor {
   #onBatch(link: WorkerLink, batch: ActorEventBatch): void {
     for (const event of batch.events) {
       const tracked = this.#tracked.get(event.actorId);
-      if (tracked === undefined) continue;
+      if (tracked === undefined) {
+        // Output nobody will hold: what it counted against the budget is given back.
+        if (event.type === 'output' && event.charged === true) {
+          this.#budget.releaseUnacknowledged(event.data.byteLength);
+        }
+        continue;
+      }
       switch (event.type) {
         case 'spawned':
         case 'spawnFailed':
