@@ -12,6 +12,7 @@
  * small output (an echoed line) and anything with an exit or a close go out at the end of the
  * turn, so interactive latency does not pay for it.
  */
+import type { BudgetCell } from './budget-cell.js';
 import type { ActorEvent, ActorEventBatch, AddressedEvent } from './messages.js';
 import type { OutputStream } from '../core/types.js';
 
@@ -25,6 +26,8 @@ interface PendingOutput {
   bytes: number;
   /** Index of this output's slot in the batch. */
   slot: number;
+  /** Flow-controlled output counts against the runtime's budget once it is posted. */
+  budget: BudgetCell | null;
 }
 
 export class EventQueue {
@@ -41,12 +44,18 @@ export class EventQueue {
     this.#post = post;
   }
 
-  output(actorId: number, stream: OutputStream, data: Buffer, limit: number): void {
+  output(
+    actorId: number,
+    stream: OutputStream,
+    data: Buffer,
+    limit: number,
+    budget: BudgetCell | null = null,
+  ): void {
     const size = data.byteLength;
     if (size === 0) return;
     let pending = this.#open.get(actorId);
     if (pending === undefined) {
-      pending = { parts: [], segments: [], bytes: 0, slot: this.#slots.length };
+      pending = { parts: [], segments: [], bytes: 0, slot: this.#slots.length, budget };
       this.#slots.push(Object.assign(pending, { actorId }));
       this.#open.set(actorId, pending);
     }
@@ -87,7 +96,11 @@ export class EventQueue {
       if (!('parts' in slot)) return slot;
       const data = concatOwned(slot.parts, slot.bytes);
       transfer.push(data.buffer as ArrayBuffer);
-      return { type: 'output', actorId: slot.actorId, data, segments: slot.segments };
+      if (slot.budget === null)
+        return { type: 'output', actorId: slot.actorId, data, segments: slot.segments };
+      // Counted before it is sent, so the main thread never releases what was not yet counted.
+      slot.budget.charge(slot.bytes);
+      return { type: 'output', actorId: slot.actorId, data, segments: slot.segments, charged: true };
     });
     this.#slots = [];
     this.#open.clear();

@@ -10,6 +10,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { PlainError } from '../errors.js';
+import type { BudgetCellInit } from './budget-cell.js';
 import type { FlowControl, OutputStream, SandboxType, TerminalSize } from '../core/types.js';
 import type { SandboxTools } from '../sandbox/tools.js';
 
@@ -42,6 +43,8 @@ export interface ActorLaunch {
   readonly sandbox: unknown;
   readonly size: TerminalSize;
   readonly flowControl: FlowControl | null;
+  /** The runtime-wide output budget (shared memory), for a flow-controlled process; else null. */
+  readonly budget: BudgetCellInit | null;
   /** Coalescing: flush once a batch holds this many bytes (else at the end of the tick). */
   readonly batchBytes: number;
   /** The bwrap and launcher the runtime resolved at start (absent: resolved in the worker). */
@@ -59,9 +62,13 @@ export type ActorEvent =
       readonly type: 'output';
       readonly data: Uint8Array;
       readonly segments: readonly (readonly [OutputStream, number])[];
+      /** Counted in the runtime's budget as unacknowledged (flow-controlled output). */
+      readonly charged?: boolean;
     }
   | { readonly type: 'exited'; readonly exitCode: number }
   | { readonly type: 'closed' }
+  /** Flow control: the actor stopped (true) or started again (false) reading the child's output. */
+  | { readonly type: 'flow'; readonly paused: boolean }
   | { readonly type: 'log'; readonly level: 'warn' | 'error' | 'debug'; readonly message: string };
 
 export type AddressedEvent = ActorEvent & { readonly actorId: number };

@@ -7,6 +7,7 @@
 import { ExecError, InternalError, type PlainError } from '../errors.js';
 import type { ActorEvent, ActorLaunch, ActorTask, ActorWriteResult, ProcessControl } from './messages.js';
 import type { OutputStream, TerminalSize } from '../core/types.js';
+import { BudgetCell } from './budget-cell.js';
 import type { ActorHost } from './host.js';
 import { prepareSpawn, type PrepareDeps } from '../spawn/prepare.js';
 import { spawnPipes } from '../spawn/pipe-backend.js';
@@ -22,12 +23,13 @@ export async function runProcessActor(task: ActorTask, host: ActorHost, deps?: P
   let closed!: () => void;
   const closedPromise = new Promise<void>((resolve) => (closed = resolve));
   let exited = false;
-  const flow = new FlowGate(launch.flowControl);
+  const budget = launch.flowControl !== null && launch.budget !== null ? new BudgetCell(launch.budget) : null;
+  const flow = new FlowGate(launch.flowControl, budget, (paused) => send({ type: 'flow', paused }));
   const handlers: SpawnHandlers = {
     onData: (stream: OutputStream, data: Buffer) => {
       // Count first: the queue may transfer (detach) the buffer it is given.
       flow.produced(data.byteLength);
-      queue.output(actorId, stream, data, launch.batchBytes);
+      queue.output(actorId, stream, data, launch.batchBytes, budget);
     },
     onExit: (exitCode) => {
       exited = true;
@@ -60,19 +62,38 @@ export async function runProcessActor(task: ActorTask, host: ActorHost, deps?: P
   } finally {
     host.unregister(actorId);
     control.dispose();
+    flow.dispose();
   }
 }
 
-/** Pauses the child while produced − acknowledged output exceeds the high mark (flow control). */
+/**
+ * Flow control, next to the child: pauses reading it while its unacknowledged output (produced −
+ * acknowledged) is over the window's high mark until it falls below the low mark, and while the
+ * runtime-wide budget says so (see `BudgetCell`). Once the process is being killed the gate opens for good: its pipes must drain to
+ * EOF for it to close.
+ */
 class FlowGate {
   readonly #marks: ActorLaunch['flowControl'];
+  readonly #budget: BudgetCell | null;
+  readonly #onPause: (paused: boolean) => void;
   #child: SpawnedChild | null = null;
   #produced = 0;
   #acknowledged = 0;
+  #overWindow = false;
+  #overBudget = false;
+  #waitingForBudget = false;
   #paused = false;
+  #open = false;
+  #disposed = false;
 
-  constructor(marks: ActorLaunch['flowControl']) {
+  constructor(
+    marks: ActorLaunch['flowControl'],
+    budget: BudgetCell | null,
+    onPause: (paused: boolean) => void,
+  ) {
     this.#marks = marks;
+    this.#budget = budget;
+    this.#onPause = onPause;
   }
 
   attach(child: SpawnedChild): void {
@@ -82,19 +103,50 @@ class FlowGate {
   produced(bytes: number): void {
     if (this.#marks === null) return;
     this.#produced += bytes;
-    if (!this.#paused && this.#produced - this.#acknowledged > this.#marks.highWaterBytes) {
-      this.#paused = true;
-      this.#child?.pause();
-    }
+    this.#update();
   }
 
   acknowledged(bytes: number): void {
     if (this.#marks === null || bytes <= this.#acknowledged) return;
     this.#acknowledged = bytes;
-    if (this.#paused && this.#produced - this.#acknowledged < this.#marks.lowWaterBytes) {
-      this.#paused = false;
-      this.#child?.resume();
+    this.#update();
+  }
+
+  /** The process is being killed: read everything from now on, so that it can reach `closed`. */
+  open(): void {
+    if (this.#marks === null || this.#open) return;
+    this.#open = true;
+    this.#update();
+  }
+
+  dispose(): void {
+    this.#disposed = true;
+  }
+
+  #update(): void {
+    const marks = this.#marks!;
+    const outstanding = this.#produced - this.#acknowledged;
+    if (outstanding > marks.highWaterBytes) this.#overWindow = true;
+    else if (outstanding < marks.lowWaterBytes) this.#overWindow = false;
+    const budget = this.#budget;
+    if (budget !== null) {
+      // Read before the total: a release after this read wakes the wait below, none is missed.
+      const generation = budget.generation;
+      this.#overBudget = !budget.mayRead(outstanding, this.#overBudget);
+      if (this.#overBudget && !this.#waitingForBudget && !this.#open) {
+        this.#waitingForBudget = true;
+        void budget.waitForRelease(generation).then(() => {
+          this.#waitingForBudget = false;
+          if (!this.#disposed) this.#update();
+        });
+      }
     }
+    const pause = !this.#open && (this.#overWindow || this.#overBudget);
+    if (pause === this.#paused || this.#disposed) return;
+    this.#paused = pause;
+    if (pause) this.#child?.pause();
+    else this.#child?.resume();
+    this.#onPause(pause);
   }
 }
 
@@ -128,10 +180,13 @@ class ActorControl implements ProcessControl {
   }
 
   signal(signal: NodeJS.Signals): Promise<boolean> {
+    if (signal === 'SIGKILL') this.#flow.open();
     return Promise.resolve(signalGroup(this.#child.pid, signal));
   }
 
   terminate(graceMs: number | null): Promise<boolean> {
+    // Whatever it still writes is read, so that a paused process can exit and close.
+    this.#flow.open();
     const wasRunning = !this.#isExited();
     const pid = this.#child.pid;
     if (graceMs === null || graceMs <= 0 || !wasRunning) {

@@ -17,7 +17,7 @@ import { readToken } from './token.js';
 /** Exit code when the server cannot run: the address cannot be bound, the runtime cannot start. */
 const EXIT_UNAVAILABLE = 1;
 /** A shutdown that takes longer than this is cut short: children are killed at once. */
-const SHUTDOWN_GRACE_MS = 10_000;
+const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 export interface ServeFlags {
   listen: string;
@@ -26,9 +26,12 @@ export interface ServeFlags {
   maxProcesses?: number;
   maxProcessesPerConnection?: number;
   retainedBytes?: number;
+  maxFlowWindow?: number;
+  outputBudget?: number;
   detachTtlMs?: number;
   handshakeTimeoutMs?: number;
   maxConnections?: number;
+  shutdownTimeoutMs?: number;
   workers?: number;
   bwrap?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -68,6 +71,16 @@ export function registerServeCommand(program: Command): Command {
     )
     .option('--retained-bytes <n>', 'output retained per process for replay (default 1 MiB)', integer)
     .option(
+      '--max-flow-window <bytes>',
+      'largest flowControl.highWaterBytes a client may ask for (default 8 MiB)',
+      integer,
+    )
+    .option(
+      '--output-budget <bytes>',
+      'bound on output held in memory, retained plus unacknowledged (default: an eighth of RAM, at least 64 MiB)',
+      integer,
+    )
+    .option(
       '--detach-ttl-ms <n>',
       `how long a detached session waits to be resumed (default ${SERVER_DEFAULTS.detachTtlMs})`,
       integer,
@@ -80,6 +93,11 @@ export function registerServeCommand(program: Command): Command {
     .option(
       '--max-connections <n>',
       `WebSocket connections at once; more are refused with HTTP 503 (default ${SERVER_DEFAULTS.maxConnections})`,
+      integer,
+    )
+    .option(
+      '--shutdown-timeout-ms <n>',
+      `after SIGTERM/SIGINT, kill what is left once shutting down took this long (default ${SHUTDOWN_TIMEOUT_MS})`,
       integer,
     )
     .option('--workers <n>', 'worker threads hosting processes (default: min(cores, 4))', integer)
@@ -125,6 +143,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
       workers: flags.workers,
       retainedBytesPerProcess: flags.retainedBytes,
       maxProcesses: flags.maxProcesses,
+      maxFlowWindowBytes: flags.maxFlowWindow,
+      outputBudgetBytes: flags.outputBudget,
       logger,
       ...(flags.bwrap !== undefined ? { bwrapPath: flags.bwrap } : {}),
     });
@@ -145,20 +165,22 @@ export async function serve(flags: ServeFlags): Promise<number> {
     await runtime.destroy();
     return EXIT_UNAVAILABLE;
   }
+  const shutdownTimeoutMs = flags.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS;
   const stopped = new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) {
         // A second signal: do not wait for anything.
+        logger.warn({ signal }, 'a second signal during shutdown: killing remaining processes');
         void runtime.destroy().finally(() => process.exit(0));
         return;
       }
       stopping = true;
       logger.info({ signal }, 'shutting down');
       const force = setTimeout(() => {
-        logger.warn({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown took too long; killing remaining processes');
+        logger.warn({ shutdownTimeoutMs }, 'shutdown took too long; killing remaining processes');
         void runtime.destroy().finally(resolve);
-      }, SHUTDOWN_GRACE_MS);
+      }, shutdownTimeoutMs);
       force.unref();
       void server
         .close()

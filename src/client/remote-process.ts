@@ -1,27 +1,21 @@
 /**
- * A process on a remote exec server, behind the same `ExecProcess` interface as a local one.
+ * A process on a remote exec server, behind the same `ExecProcess` interface as a local one: an
+ * adapter between the wire and an `OutputLog` (the runtime's own replay log, here as a follower).
  *
- * Notifications are the data path: each handle keeps a client-side log (bounded like the server's
- * retention) fed by `process/output|exited|closed` notifications in seq order, and `events$`
- * replays that log and then follows it live, as the in-process runtime does. `process/read` only
- * fills gaps: for a handle adopted after a resume (its earlier output was never notified to this
- * client), and after a seq jump (notifications dropped, a resumed connection). Notifications that
- * arrive during such a catch-up are buffered and applied in seq order without duplicates. Output
- * the server evicted before the catch-up could read it is skipped, not invented: `lostSeqs` counts
- * the seqs skipped that way. Explicit `read()` calls always go to the server.
+ * Wire in: `process/output|exited|closed` notifications go to the log's `receive`, which applies
+ * them in seq order and fills any gap (a handle adopted after a resume, a dropped notification)
+ * with `process/read`s that do not acknowledge. Log out: `events$` replays that log and then
+ * follows it live, as the in-process runtime does. Explicit `read()` calls always go to the
+ * server, the truth; `lostSeqs` counts what a catch-up found evicted on the server.
  *
  * Flow control: for a process started with `flowControl` (and for an adopted one, whose settings
  * are unknown) the handle acknowledges output once `events$` has delivered it to a subscriber
- * (`process/ack`, batched), as the server-side reads did before; explicit `read()`s acknowledge
- * what they return on the server.
+ * (`process/ack`, batched); explicit `read()`s acknowledge what they return on the server.
  */
-import { Observable, Subject } from 'rxjs';
+import { type Observable, tap } from 'rxjs';
 import { AbortedError, TransportError } from '../errors.js';
 import type {
-  ClosedEvent,
   ExecProcess,
-  ExitedEvent,
-  OutputEvent,
   ProcessEvent,
   ProcessInfo,
   ReadOptions,
@@ -33,14 +27,12 @@ import type {
   WriteOptions,
   WriteStatus,
 } from '../core/types.js';
+import { AckBatcher } from '../process/ack-batcher.js';
+import { OutputLog } from '../process/output-log.js';
 import { requestMethods, type NotificationParams } from '../rpc/methods.js';
 import type { WireReadResult } from '../rpc/wire-types.js';
 import type { RpcPeer } from './rpc-peer.js';
 
-/** Bounds each read of a catch-up. */
-const CATCH_UP_READ_MAX_BYTES = 4 * 1024 * 1024;
-/** Acknowledge delivered output at once when this much is waiting; otherwise on setImmediate. */
-const ACK_BATCH_BYTES = 256 * 1024;
 /** Default bound of the client-side log of each handle (the server's default retention). */
 export const DEFAULT_CLIENT_RETAINED_BYTES = 1024 * 1024;
 
@@ -60,19 +52,8 @@ export interface RemoteProcessInit {
   readonly catchUp?: boolean;
 }
 
-type Deferred<T> = { promise: Promise<T>; resolve(value: T): void; reject(error: Error): void };
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: Error) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // A transport failure rejects these; nobody has to be listening for that to be fine.
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
-}
+/** The flag `OutputLog` reads to keep unacknowledged output; its marks matter to the actor only. */
+const KEEP_UNACKNOWLEDGED = { highWaterBytes: 0, lowWaterBytes: 0 };
 
 /** `promise`, or an `AbortedError` as soon as `signal` aborts (the promise is then ignored). */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
@@ -88,39 +69,17 @@ export class RemoteProcess implements ExecProcess {
   readonly tty: boolean;
   readonly sandboxType: SandboxType;
   readonly events$: Observable<ProcessEvent>;
+  readonly exited: Promise<number>;
+  readonly closed: Promise<void>;
   readonly #peer: RpcPeer;
   readonly #startedAtMs: number;
-  readonly #retainedLimit: number;
-  readonly #ackDelivered: boolean;
-  readonly #keepUnacknowledged: boolean;
+  readonly #log: OutputLog;
   #pid: number | null;
   #exitCode: number | null = null;
   #closed = false;
-  #failure: string | null = null;
-  readonly #exited = deferred<number>();
-  readonly #closedDeferred = deferred<void>();
-
-  // ---- the client-side log: retained output in #chunks[#head..], the exit and the close ----------
-  #chunks: OutputEvent[] = [];
-  #head = 0;
-  #retainedBytes = 0;
-  #exitedEvent: ExitedEvent | null = null;
-  #closedEvent: ClosedEvent | null = null;
-  readonly #live = new Subject<ProcessEvent>();
-  /** Every seq up to this one has been applied to the log (or skipped as lost). */
-  #cursor = 0;
-  /** Notifications ahead of the cursor: out of order, or arrived during a catch-up. */
-  readonly #pending = new Map<number, ProcessEvent>();
-  #catchingUp = false;
-  #lostSeqs = 0;
-  /** Highest seq any notification carried. */
-  #notifiedSeq = 0;
-
-  // ---- acknowledgements of delivered output (flow control) ---------------------------------------
-  #ackedSeq = 0;
-  #ackSeq = 0;
-  #ackBytes = 0;
-  #ackTimer: NodeJS.Immediate | null = null;
+  #settleExit!: (exitCode: number) => void;
+  #settleClose!: () => void;
+  #fail!: (error: Error) => void;
 
   constructor(peer: RpcPeer, init: RemoteProcessInit) {
     this.#peer = peer;
@@ -129,50 +88,51 @@ export class RemoteProcess implements ExecProcess {
     this.sandboxType = init.sandboxType;
     this.#pid = init.pid;
     this.#startedAtMs = init.startedAtMs;
-    this.#retainedLimit = init.retainedBytes ?? DEFAULT_CLIENT_RETAINED_BYTES;
-    this.#ackDelivered = init.ackDelivered ?? false;
-    this.#keepUnacknowledged = init.keepUnacknowledged ?? false;
-    this.events$ = new Observable<ProcessEvent>((subscriber) => {
-      // Replay and subscribe in one synchronous step: nothing can be applied in between.
-      const exited = this.#exitedEvent;
-      let exitedSent = exited === null;
-      let last: OutputEvent | null = null;
-      for (let index = this.#head; index < this.#chunks.length; index++) {
-        const chunk = this.#chunks[index]!;
-        if (!exitedSent && exited!.seq < chunk.seq) {
-          subscriber.next(exited!);
-          exitedSent = true;
-        }
-        subscriber.next(chunk);
-        last = chunk;
-      }
-      if (!exitedSent) subscriber.next(exited!);
-      if (last !== null) this.#delivered(last.seq, 0);
-      if (this.#closedEvent !== null) {
-        subscriber.next(this.#closedEvent);
-        subscriber.complete();
-        return undefined;
-      }
-      if (this.#failure !== null) {
-        subscriber.error(new TransportError(this.#failure));
-        return undefined;
-      }
-      const subscription = this.#live.subscribe(subscriber);
-      return () => subscription.unsubscribe();
+    this.#log = new OutputLog({
+      retainedBytes: init.retainedBytes ?? DEFAULT_CLIENT_RETAINED_BYTES,
+      flowControl: init.keepUnacknowledged === true ? KEEP_UNACKNOWLEDGED : null,
+      // Filling the client's log is not consumption: only the consumer acknowledges.
+      catchUpRead: (afterSeq, maxBytes) => this.read({ afterSeq, maxBytes, waitMs: 0, acknowledge: false }),
     });
-    if (init.catchUp === true) void this.#catchUp();
+    let failExited!: (error: Error) => void;
+    let failClosed!: (error: Error) => void;
+    this.exited = new Promise<number>((resolve, reject) => {
+      this.#settleExit = resolve;
+      failExited = reject;
+    });
+    this.closed = new Promise<void>((resolve, reject) => {
+      this.#settleClose = resolve;
+      failClosed = reject;
+    });
+    this.#fail = (error) => {
+      failExited(error);
+      failClosed(error);
+    };
+    // A transport failure rejects these; nobody has to be listening for that to be fine.
+    this.exited.catch(() => undefined);
+    this.closed.catch(() => undefined);
+    this.#log.events$.subscribe({
+      next: (event) => {
+        if (event.type === 'exited') this.#recordExit(event.exitCode);
+        else if (event.type === 'closed') this.#recordClosed();
+      },
+      error: () => undefined,
+    });
+    const acks = init.ackDelivered === true ? new AckBatcher() : null;
+    this.events$ =
+      acks === null
+        ? this.#log.events$
+        : this.#log.events$.pipe(
+            tap((event) => {
+              if (event.type === 'output' && !this.#closed)
+                acks.note(this, event.seq, event.chunk.byteLength);
+            }),
+          );
+    if (init.catchUp === true) void this.#log.catchUp();
   }
 
   get pid(): number | null {
     return this.#pid;
-  }
-
-  get exited(): Promise<number> {
-    return this.#exited.promise;
-  }
-
-  get closed(): Promise<void> {
-    return this.#closedDeferred.promise;
   }
 
   /**
@@ -180,7 +140,7 @@ export class RemoteProcess implements ExecProcess {
    * (evicted output; possibly the exit, whose seq is then approximated). 0 unless output was lost.
    */
   get lostSeqs(): number {
-    return this.#lostSeqs;
+    return this.#log.lostSeqs;
   }
 
   info(): ProcessInfo {
@@ -200,7 +160,7 @@ export class RemoteProcess implements ExecProcess {
   async read(options: ReadOptions = {}): Promise<ReadResult> {
     const signal = options.signal ?? null;
     if (signal?.aborted) throw new AbortedError('read', { cause: signal.reason });
-    if (this.#failure === null) {
+    if (this.#log.failure === null) {
       try {
         const acknowledge = options.acknowledge !== false;
         // A wait given up cannot be withdrawn from the server: a read that may be abandoned does not
@@ -229,7 +189,7 @@ export class RemoteProcess implements ExecProcess {
       exited: this.#exitCode !== null,
       exitCode: this.#exitCode,
       closed: true,
-      failure: this.#failure,
+      failure: this.#log.failure,
       firstRetainedSeq: next,
     };
   }
@@ -273,14 +233,14 @@ export class RemoteProcess implements ExecProcess {
 
   async ack(seq: number): Promise<void> {
     await this.#peer.call(requestMethods.ack, { processId: this.processId, seq });
-    this.#noteAcked(seq);
+    this.#log.ack(seq);
   }
 
   // ---- fed by the client ---------------------------------------------------------------------
 
   /** @internal */
   noteOutput(params: NotificationParams<'output'>): void {
-    this.#feed({
+    this.#log.receive({
       type: 'output',
       seq: params.seq,
       stream: params.stream,
@@ -290,242 +250,41 @@ export class RemoteProcess implements ExecProcess {
 
   /** @internal */
   noteExited(params: NotificationParams<'exited'>): void {
-    this.#feed({ type: 'exited', seq: params.seq, exitCode: params.exitCode });
+    this.#log.receive({ type: 'exited', seq: params.seq, exitCode: params.exitCode });
   }
 
   /** @internal */
   noteClosed(params: NotificationParams<'closed'>): void {
-    this.#feed({ type: 'closed', seq: params.seq });
+    this.#log.receive({ type: 'closed', seq: params.seq });
   }
 
   /** @internal The transport is gone: every waiter learns it now. */
   fail(message: string): void {
-    if (this.#failure !== null || this.#closedEvent !== null) return;
-    this.#failure = message;
+    if (this.#log.failure !== null || this.#log.isClosed) return;
+    const error = new TransportError(message);
     // (No effect on a promise that already settled.)
-    this.#exited.reject(new TransportError(message));
-    this.#closedDeferred.reject(new TransportError(message));
-    this.#pending.clear();
-    this.#live.error(new TransportError(message));
-    if (this.#ackTimer !== null) clearImmediate(this.#ackTimer);
-    this.#ackTimer = null;
-  }
-
-  // ---- the log -------------------------------------------------------------------------------
-
-  /** A notification: applied now if it is the next seq, else buffered (and a gap is filled). */
-  #feed(event: ProcessEvent): void {
-    if (event.seq > this.#notifiedSeq) this.#notifiedSeq = event.seq;
-    if (event.seq <= this.#cursor || this.#closedEvent !== null) return;
-    if (this.#catchingUp || event.seq !== this.#cursor + 1) {
-      this.#pending.set(event.seq, event);
-      if (!this.#catchingUp) void this.#catchUp();
-      return;
-    }
-    this.#apply(event);
-    if (this.#pending.size > 0) this.#drainPending();
-  }
-
-  #drainPending(): void {
-    for (let next = this.#pending.get(this.#cursor + 1); next !== undefined;) {
-      this.#pending.delete(next.seq);
-      this.#apply(next);
-      next = this.#pending.get(this.#cursor + 1);
-    }
-    for (const seq of this.#pending.keys()) if (seq <= this.#cursor) this.#pending.delete(seq);
-  }
-
-  /** Appends one event (seq above the cursor) to the log and hands it to live subscribers. */
-  #apply(event: ProcessEvent): void {
-    if (event.seq <= this.#cursor || this.#closedEvent !== null) return;
-    switch (event.type) {
-      case 'output':
-        this.#lostSeqs += event.seq - this.#cursor - 1;
-        this.#cursor = event.seq;
-        this.#chunks.push(event);
-        this.#retainedBytes += event.chunk.byteLength;
-        this.#evict();
-        this.#live.next(event);
-        if (this.#live.observed) this.#delivered(event.seq, event.chunk.byteLength);
-        return;
-      case 'exited':
-        if (this.#exitedEvent !== null) return;
-        this.#lostSeqs += event.seq - this.#cursor - 1;
-        this.#cursor = event.seq;
-        this.#exitedEvent = event;
-        this.#recordExit(event.exitCode);
-        this.#live.next(event);
-        return;
-      case 'closed':
-        if (this.#exitedEvent === null) {
-          // The exit's own seq was never learnt (lost with a connection, or evicted): it is taken
-          // to come right before the close.
-          const exited: ExitedEvent = { type: 'exited', seq: event.seq - 1, exitCode: this.#exitCode ?? -1 };
-          if (exited.seq > this.#cursor) {
-            this.#lostSeqs += exited.seq - this.#cursor - 1;
-            this.#cursor = exited.seq;
-          }
-          this.#exitedEvent = exited;
-          this.#recordExit(exited.exitCode);
-          this.#live.next(exited);
-        }
-        this.#lostSeqs += event.seq - this.#cursor - 1;
-        this.#cursor = event.seq;
-        this.#closedEvent = event;
-        this.#pending.clear();
-        this.#recordClosed();
-        this.#live.next(event);
-        this.#live.complete();
-        this.#flushAck();
-        return;
-    }
-  }
-
-  /**
-   * Fills the gap below the lowest buffered notification (or, for an adopted handle, everything
-   * retained) with `process/read`s from the cursor, applying read chunks and buffered
-   * notifications together in seq order. Ends once a read finds nothing newer, or the
-   * notifications connect to the cursor again.
-   */
-  async #catchUp(): Promise<void> {
-    if (this.#catchingUp) return;
-    this.#catchingUp = true;
-    try {
-      while (this.#closedEvent === null && this.#failure === null) {
-        const result = await this.read({
-          afterSeq: this.#cursor,
-          maxBytes: CATCH_UP_READ_MAX_BYTES,
-          waitMs: 0,
-          // Filling the client's log is not consumption: only the consumer acknowledges.
-          acknowledge: false,
-        });
-        if (this.#failure !== null || this.#closedEvent !== null) return;
-        const atEnd = result.chunks.length === 0;
-        this.#applyWindow(result, atEnd);
-        this.#drainPending();
-        if (atEnd) break;
-        if (this.#pending.size === 0 && this.#notifiedSeq > 0 && this.#notifiedSeq <= this.#cursor) break;
-      }
-    } catch (error) {
-      // The process is gone on the server (removed after its retention): nothing more will come.
-      if (this.#closedEvent === null && this.#failure === null) {
-        this.#live.error(error);
-      }
-      return;
-    } finally {
-      this.#catchingUp = false;
-    }
-    // Anything still buffered is past a gap nothing can fill any more: apply it, counting the gap.
-    if (this.#pending.size > 0 && this.#closedEvent === null && this.#failure === null) {
-      for (const seq of [...this.#pending.keys()].sort((a, b) => a - b)) {
-        const event = this.#pending.get(seq);
-        this.#pending.delete(seq);
-        if (event !== undefined) this.#apply(event);
-      }
-    }
-  }
-
-  /** One read answer merged with the buffered notifications it covers, applied in seq order. */
-  #applyWindow(result: ReadResult, atEnd: boolean): void {
-    const cursor = this.#cursor;
-    const windowEnd = result.nextSeq - 1;
-    const window = new Map<number, ProcessEvent>();
-    for (const c of result.chunks) {
-      if (c.seq > cursor) window.set(c.seq, { type: 'output', seq: c.seq, stream: c.stream, chunk: c.chunk });
-    }
-    let closedKnown = false;
-    let exitKnown = this.#exitedEvent !== null;
-    for (const [seq, event] of this.#pending) {
-      if (event.type === 'closed') closedKnown = true;
-      if (event.type === 'exited') exitKnown = true;
-      if (seq <= windowEnd) window.set(seq, event);
-    }
-    // A read answer carries no seq for the exit and the close: infer them from the window.
-    // With nothing returned the window reaches the process's next seq, so its last seq is the close.
-    if (atEnd && result.closed && !closedKnown && windowEnd > cursor) {
-      window.set(windowEnd, { type: 'closed', seq: windowEnd });
-    }
-    // A retained seq in the window that is no output chunk is the exit (the close is the last seq).
-    if (result.exited && result.exitCode !== null && !exitKnown) {
-      for (let seq = Math.max(cursor + 1, result.firstRetainedSeq); seq <= windowEnd; seq++) {
-        if (!window.has(seq)) {
-          window.set(seq, { type: 'exited', seq, exitCode: result.exitCode });
-          break;
-        }
-      }
-    }
-    for (const seq of [...window.keys()].sort((a, b) => a - b)) {
-      this.#pending.delete(seq);
-      this.#apply(window.get(seq)!);
-    }
-  }
-
-  #evict(): void {
-    const chunks = this.#chunks;
-    while (this.#retainedBytes > this.#retainedLimit && this.#head < chunks.length) {
-      const oldest = chunks[this.#head]!;
-      // Output not yet acknowledged stays: the server keeps it too, nobody has consumed it.
-      if (this.#keepUnacknowledged && oldest.seq > this.#ackedSeq) break;
-      this.#retainedBytes -= oldest.chunk.byteLength;
-      chunks[this.#head] = undefined as unknown as OutputEvent;
-      this.#head++;
-    }
-    if (this.#head > 1024 && this.#head * 2 > chunks.length) {
-      this.#chunks = chunks.slice(this.#head);
-      this.#head = 0;
-    }
-  }
-
-  // ---- acknowledgements ----------------------------------------------------------------------
-
-  /** Output up to `seq` reached an events$ subscriber: acknowledge it (batched). */
-  #delivered(seq: number, bytes: number): void {
-    if (!this.#ackDelivered || seq <= this.#ackSeq) return;
-    this.#ackSeq = seq;
-    this.#ackBytes += bytes;
-    if (this.#ackBytes >= ACK_BATCH_BYTES) {
-      this.#flushAck();
-      return;
-    }
-    this.#ackTimer ??= setImmediate(() => {
-      this.#ackTimer = null;
-      this.#flushAck();
-    });
-  }
-
-  #flushAck(): void {
-    if (this.#ackTimer !== null) clearImmediate(this.#ackTimer);
-    this.#ackTimer = null;
-    const seq = this.#ackSeq;
-    this.#ackBytes = 0;
-    if (seq <= this.#ackedSeq || this.#failure !== null || this.#closed) return;
-    this.#noteAcked(seq);
-    this.#peer.call(requestMethods.ack, { processId: this.processId, seq }).catch(() => undefined);
-  }
-
-  #noteAcked(seq: number): void {
-    if (seq <= this.#ackedSeq) return;
-    this.#ackedSeq = seq;
-    this.#evict();
+    this.#fail(error);
+    this.#log.abort(error);
   }
 
   #recordExit(exitCode: number): void {
     if (this.#exitCode !== null) return;
     this.#exitCode = exitCode;
-    this.#exited.resolve(exitCode);
+    this.#log.noteExitCode(exitCode);
+    this.#settleExit(exitCode);
   }
 
   #recordClosed(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#closedDeferred.resolve();
+    this.#settleClose();
   }
 
   #absorb(wire: WireReadResult, acknowledged: boolean): ReadResult {
     if (wire.exited && wire.exitCode !== null) this.#recordExit(wire.exitCode);
     if (wire.closed) this.#recordClosed();
     // Reads acknowledge what they return on the server.
-    if (acknowledged && wire.chunks.length > 0) this.#noteAcked(wire.nextSeq - 1);
+    if (acknowledged && wire.chunks.length > 0) this.#log.ack(wire.nextSeq - 1);
     return {
       chunks: wire.chunks.map((c) => ({
         seq: c.seq,

@@ -2,7 +2,7 @@
  * Public runtime options, their resolved form, and the one resolver that fills defaults and
  * validates each field with a message naming it and showing the bad value.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { InvalidArgumentError } from '../errors.js';
 import { type Logger, silentLogger } from './logger.js';
 
@@ -19,6 +19,18 @@ export interface ExecRuntimeOptions {
   readonly batchBytes?: number;
   /** How long `close()` waits for processes to close after terminating them. Default 5 000 ms. */
   readonly closeTimeoutMs?: number;
+  /**
+   * The largest flow-control window (`flowControl.highWaterBytes`) a start may ask for; a larger
+   * one is refused with `EXEC_ERR_INVALID_ARGUMENT`. Default 8 MiB.
+   */
+  readonly maxFlowWindowBytes?: number;
+  /**
+   * Runtime-wide bound on output held in memory: retained output plus unacknowledged
+   * flow-controlled output. Past it, flow-controlled processes are paused and other output evicts
+   * older reclaimable output. Default: an eighth of the memory (the cgroup limit when lower than
+   * RAM), at least 64 MiB.
+   */
+  readonly outputBudgetBytes?: number;
   /** Where the runtime logs; default: nowhere. */
   readonly logger?: Logger;
   /**
@@ -36,6 +48,8 @@ export interface ResolvedRuntimeOptions {
   readonly maxProcesses: number;
   readonly batchBytes: number;
   readonly closeTimeoutMs: number;
+  readonly maxFlowWindowBytes: number;
+  readonly outputBudgetBytes: number;
   readonly logger: Logger;
   /** As given (undefined: `$EXECVISOR_BWRAP` or the fixed locations, resolved at start). */
   readonly bwrapPath: string | undefined;
@@ -48,7 +62,16 @@ export const RUNTIME_DEFAULTS = Object.freeze({
   maxProcesses: 4096,
   batchBytes: 64 * 1024,
   closeTimeoutMs: 5_000,
+  maxFlowWindowBytes: 8 << 20,
+  outputBudgetBytes: defaultOutputBudget(),
 });
+
+/** An eighth of the memory this process may use (the cgroup limit when below RAM), at least 64 MiB. */
+function defaultOutputBudget(): number {
+  const constrained = process.constrainedMemory?.() ?? 0;
+  const memory = constrained > 0 ? Math.min(constrained, totalmem()) : totalmem();
+  return Math.max(64 << 20, Math.floor(memory / 8));
+}
 
 export function resolveRuntimeOptions(options: ExecRuntimeOptions = {}): ResolvedRuntimeOptions {
   if (typeof options !== 'object' || options === null) {
@@ -78,6 +101,20 @@ export function resolveRuntimeOptions(options: ExecRuntimeOptions = {}): Resolve
       RUNTIME_DEFAULTS.closeTimeoutMs,
       0,
       2 ** 31 - 1,
+    ),
+    maxFlowWindowBytes: integer(
+      'maxFlowWindowBytes',
+      options.maxFlowWindowBytes,
+      RUNTIME_DEFAULTS.maxFlowWindowBytes,
+      1,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    outputBudgetBytes: integer(
+      'outputBudgetBytes',
+      options.outputBudgetBytes,
+      RUNTIME_DEFAULTS.outputBudgetBytes,
+      1 << 20,
+      Number.MAX_SAFE_INTEGER,
     ),
     logger: options.logger ?? silentLogger,
     bwrapPath: absolutePath('bwrapPath', options.bwrapPath),

@@ -1,7 +1,25 @@
 /**
- * The per-process log on the main thread: one seq counter shared by output chunks, the exit and
- * the close; retained chunks bounded by bytes (oldest evicted first); the source of both
- * `process/read` and the `events$` observable, so the two views never disagree.
+ * The per-process replay log, on both sides of the wire: one seq counter shared by output chunks,
+ * the exit and the close; retained chunks bounded by bytes (oldest evicted first); the source of
+ * both `process/read` and the `events$` observable, so the two views never disagree.
+ *
+ * It is fed in one of two ways:
+ * - as the **source** (the runtime's ProcessHandle): `append`, `recordExit` and `recordClosed` give
+ *   each event the next seq;
+ * - as a **follower** of a remote source (the client's RemoteProcess, given `catchUpRead`):
+ *   `receive` takes each notification at its own seq. One ahead of the next seq (a notification was
+ *   dropped, or the handle was adopted after a resume) starts a catch-up: reads from the last
+ *   applied seq, merged with the notifications that arrive meanwhile, in seq order and without
+ *   duplicates. Seqs the source no longer retained when the catch-up read them are skipped, never
+ *   invented, and counted in `lostSeqs`.
+ *
+ * Acknowledgement (flow control): with `flowControl`, only acknowledged output is ever evicted, and
+ * `onAcknowledged` reports the acknowledged byte total whenever it grows. A follower's
+ * acknowledgements may name seqs it has not received yet (the source is the truth and is ahead).
+ *
+ * With a `budget` (the runtime's), every retained byte counts against the runtime-wide output
+ * budget: past it, reclaimable output (anything not flow-controlled, and acknowledged
+ * flow-controlled output) is evicted, this log's first; unacknowledged output never is.
  */
 import { Observable, Subject } from 'rxjs';
 import type {
@@ -12,6 +30,7 @@ import type {
   ProcessEvent,
   ReadResult,
 } from '../core/types.js';
+import type { OutputBudget, Reclaimable } from './output-budget.js';
 
 export interface OutputLogOptions {
   /** Retained output bound in bytes. */
@@ -23,18 +42,29 @@ export interface OutputLogOptions {
    */
   readonly flowControl?: { readonly highWaterBytes: number; readonly lowWaterBytes: number } | null;
   readonly onAcknowledged?: (acknowledgedBytes: number) => void;
+  /**
+   * Makes this log a follower of a remote source: how it reads what it missed (`process/read` with
+   * `waitMs: 0` and without acknowledging). Acknowledgements may then lead what was received.
+   */
+  readonly catchUpRead?: (afterSeq: number, maxBytes: number) => Promise<ReadResult>;
+  /** The runtime-wide output budget this log's bytes count against. */
+  readonly budget?: OutputBudget | null;
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Bounds each read of a follower's catch-up. */
+const CATCH_UP_READ_MAX_BYTES = 4 * 1024 * 1024;
 
 export interface ReadSnapshot extends ReadResult {
   readonly chunks: readonly OutputEvent[];
 }
 
-export class OutputLog {
+export class OutputLog implements Reclaimable {
   readonly #retainedLimit: number;
-  readonly #flow: { readonly highWaterBytes: number; readonly lowWaterBytes: number } | null;
+  readonly #keepUnacknowledged: boolean;
   readonly #onAcknowledged: ((acknowledgedBytes: number) => void) | undefined;
+  readonly #catchUpRead: ((afterSeq: number, maxBytes: number) => Promise<ReadResult>) | undefined;
+  readonly #budget: OutputBudget | null;
   readonly #subject = new Subject<ProcessEvent>();
   readonly #waiters = new Set<() => void>();
 
@@ -51,11 +81,27 @@ export class OutputLog {
   #appendedBytes = 0;
   #ackedBytes = 0;
   #ackedSeq = 0;
+  /** Dropped by its owner: holds nothing and takes nothing any more. */
+  #discarded = false;
+  /** Listed with the budget as holding reclaimable output. */
+  #listed = false;
+
+  // ---- follower state ----
+  /** Notifications ahead of the next seq: out of order, or arrived during a catch-up. */
+  readonly #pending = new Map<number, ProcessEvent>();
+  #catchingUp = false;
+  #lostSeqs = 0;
+  /** Highest seq any notification carried. */
+  #notifiedSeq = 0;
+  /** An exit code learnt without its event (from a read answer), for an exit the close implies. */
+  #exitCodeHint: number | null = null;
 
   constructor(options: OutputLogOptions) {
     this.#retainedLimit = options.retainedBytes;
-    this.#flow = options.flowControl ?? null;
+    this.#keepUnacknowledged = options.flowControl != null;
     this.#onAcknowledged = options.onAcknowledged;
+    this.#catchUpRead = options.catchUpRead;
+    this.#budget = options.budget ?? null;
   }
 
   get nextSeq(): number {
@@ -79,40 +125,208 @@ export class OutputLog {
   get firstRetainedSeq(): number {
     return this.#evictedThrough + 1;
   }
+  /** Follower: seqs skipped because the source no longer retained them when they were caught up. */
+  get lostSeqs(): number {
+    return this.#lostSeqs;
+  }
+  get unacknowledgedBytes(): number {
+    return this.#appendedBytes - this.#ackedBytes;
+  }
+
+  // ---- the source's side ------------------------------------------------------------------------
 
   append(stream: OutputStream, chunk: Uint8Array): OutputEvent | undefined {
-    if (this.#closed !== null || chunk.byteLength === 0) return undefined;
-    const event: OutputEvent = { type: 'output', seq: this.#nextSeq++, stream, chunk };
-    this.#chunks.push(event);
-    this.#retainedBytes += chunk.byteLength;
-    this.#appendedBytes += chunk.byteLength;
-    this.#evict();
-    this.#subject.next(event);
-    this.#wake();
+    if (chunk.byteLength === 0) return undefined;
+    if (this.#closed !== null || this.#discarded) {
+      // Flow-controlled bytes were counted as unacknowledged when the worker sent them.
+      if (this.#keepUnacknowledged) this.#budget?.releaseUnacknowledged(chunk.byteLength);
+      return undefined;
+    }
+    const event: OutputEvent = { type: 'output', seq: this.#nextSeq, stream, chunk };
+    this.#pushOutput(event);
     return event;
   }
 
   recordExit(exitCode: number): void {
     if (this.#exited !== null || this.#closed !== null) return;
-    this.#exited = { type: 'exited', seq: this.#nextSeq++, exitCode };
-    this.#subject.next(this.#exited);
-    this.#wake();
+    this.#pushExit({ type: 'exited', seq: this.#nextSeq, exitCode });
   }
 
   /** Records the close (and an exit first, if none was recorded). Nothing follows it. */
   recordClosed(): void {
     if (this.#closed !== null) return;
     if (this.#exited === null) this.recordExit(-1);
-    this.#closed = { type: 'closed', seq: this.#nextSeq++ };
-    this.#subject.next(this.#closed);
-    this.#subject.complete();
-    this.#wake();
+    this.#pushClosed({ type: 'closed', seq: this.#nextSeq });
   }
 
   setFailure(failure: string): void {
     if (this.#failure === null) this.#failure = failure;
     this.#wake();
   }
+
+  /**
+   * The owner is done with this log (the process was removed): everything it holds leaves the
+   * budget, unacknowledged output included, and anything appended later is dropped.
+   */
+  discard(): void {
+    if (this.#discarded) return;
+    this.#discarded = true;
+    this.#evictDownTo(0, true);
+    if (this.#keepUnacknowledged) {
+      this.#budget?.releaseUnacknowledged(this.unacknowledgedBytes);
+      this.#ackedBytes = this.#appendedBytes;
+    }
+    this.#updateReclaimable();
+  }
+
+  // ---- the follower's side ----------------------------------------------------------------------
+
+  /**
+   * A notification from the source: applied now if it carries the next seq, else kept until the
+   * gap before it is filled by a catch-up.
+   */
+  receive(event: ProcessEvent): void {
+    if (event.seq > this.#notifiedSeq) this.#notifiedSeq = event.seq;
+    if (event.seq < this.#nextSeq || this.#closed !== null || this.#failure !== null) return;
+    if (this.#catchingUp || event.seq !== this.#nextSeq) {
+      this.#pending.set(event.seq, event);
+      if (!this.#catchingUp) void this.catchUp();
+      return;
+    }
+    this.#insert(event);
+    if (this.#pending.size > 0) this.#drainPending();
+  }
+
+  /** The exit code is known (from a read answer) although its event has not arrived. */
+  noteExitCode(exitCode: number): void {
+    this.#exitCodeHint ??= exitCode;
+  }
+
+  /**
+   * Follower: fills the gap below the lowest kept notification (or, for an adopted handle,
+   * everything retained) with reads from the last applied seq, applying read chunks and kept
+   * notifications together in seq order. Ends once a read finds nothing newer, or the
+   * notifications connect to what was applied again.
+   */
+  async catchUp(): Promise<void> {
+    const read = this.#catchUpRead;
+    if (read === undefined || this.#catchingUp) return;
+    this.#catchingUp = true;
+    try {
+      while (this.#closed === null && this.#failure === null) {
+        const result = await read(this.#nextSeq - 1, CATCH_UP_READ_MAX_BYTES);
+        if (this.#failure !== null || this.#closed !== null) return;
+        const atEnd = result.chunks.length === 0;
+        this.#applyWindow(result, atEnd);
+        this.#drainPending();
+        if (atEnd) break;
+        if (this.#pending.size === 0 && this.#notifiedSeq > 0 && this.#notifiedSeq < this.#nextSeq) break;
+      }
+    } catch (error) {
+      // The process is gone on the source (removed after its retention): nothing more will come.
+      if (this.#closed === null && this.#failure === null) this.#subject.error(error);
+      return;
+    } finally {
+      this.#catchingUp = false;
+    }
+    // Anything still kept is past a gap nothing can fill any more: apply it, counting the gap.
+    if (this.#pending.size > 0 && this.#closed === null && this.#failure === null) {
+      for (const seq of [...this.#pending.keys()].sort((a, b) => a - b)) {
+        const event = this.#pending.get(seq);
+        this.#pending.delete(seq);
+        if (event !== undefined) this.#insert(event);
+      }
+    }
+  }
+
+  /** The source is out of reach for good: `events$` fails with `error` and nothing more is taken. */
+  abort(error: Error): void {
+    if (this.#failure !== null || this.#closed !== null) return;
+    this.#failure = error.message;
+    this.#pending.clear();
+    this.#subject.error(error);
+    this.#wake();
+  }
+
+  #drainPending(): void {
+    for (let next = this.#pending.get(this.#nextSeq); next !== undefined;) {
+      this.#pending.delete(next.seq);
+      this.#insert(next);
+      next = this.#pending.get(this.#nextSeq);
+    }
+    for (const seq of this.#pending.keys()) if (seq < this.#nextSeq) this.#pending.delete(seq);
+  }
+
+  /** Applies one event at its own seq (at or past the next seq); skipped seqs count as lost. */
+  #insert(event: ProcessEvent): void {
+    if (event.seq < this.#nextSeq || this.#closed !== null) return;
+    switch (event.type) {
+      case 'output':
+        this.#lostSeqs += event.seq - this.#nextSeq;
+        this.#pushOutput(event);
+        return;
+      case 'exited':
+        if (this.#exited !== null) return;
+        this.#lostSeqs += event.seq - this.#nextSeq;
+        this.#pushExit(event);
+        return;
+      case 'closed':
+        if (this.#exited === null) {
+          // The exit's own seq was never learnt (lost with a connection, or evicted): it is taken
+          // to come right before the close.
+          const seq = event.seq - 1;
+          const exitCode = this.#exitCodeHint ?? -1;
+          if (seq >= this.#nextSeq) {
+            this.#lostSeqs += seq - this.#nextSeq;
+            this.#pushExit({ type: 'exited', seq, exitCode });
+          } else {
+            this.#exited = { type: 'exited', seq, exitCode };
+            this.#subject.next(this.#exited);
+          }
+        }
+        this.#lostSeqs += event.seq - this.#nextSeq;
+        this.#pending.clear();
+        this.#pushClosed(event);
+        return;
+    }
+  }
+
+  /** One read answer merged with the kept notifications it covers, applied in seq order. */
+  #applyWindow(result: ReadResult, atEnd: boolean): void {
+    const cursor = this.#nextSeq - 1;
+    const windowEnd = result.nextSeq - 1;
+    const window = new Map<number, ProcessEvent>();
+    for (const c of result.chunks) {
+      if (c.seq > cursor) window.set(c.seq, { type: 'output', seq: c.seq, stream: c.stream, chunk: c.chunk });
+    }
+    let closedKnown = false;
+    let exitKnown = this.#exited !== null;
+    for (const [seq, event] of this.#pending) {
+      if (event.type === 'closed') closedKnown = true;
+      if (event.type === 'exited') exitKnown = true;
+      if (seq <= windowEnd) window.set(seq, event);
+    }
+    // A read answer carries no seq for the exit and the close: infer them from the window.
+    // With nothing returned the window reaches the process's next seq, so its last seq is the close.
+    if (atEnd && result.closed && !closedKnown && windowEnd > cursor) {
+      window.set(windowEnd, { type: 'closed', seq: windowEnd });
+    }
+    // A retained seq in the window that is no output chunk is the exit (the close is the last seq).
+    if (result.exited && result.exitCode !== null && !exitKnown) {
+      for (let seq = Math.max(cursor + 1, result.firstRetainedSeq); seq <= windowEnd; seq++) {
+        if (!window.has(seq)) {
+          window.set(seq, { type: 'exited', seq, exitCode: result.exitCode });
+          break;
+        }
+      }
+    }
+    for (const seq of [...window.keys()].sort((a, b) => a - b)) {
+      this.#pending.delete(seq);
+      this.#insert(window.get(seq)!);
+    }
+  }
+
+  // ---- both sides -------------------------------------------------------------------------------
 
   /** Acknowledge output up to and including `seq` (flow control). */
   ack(seq: number): void {
@@ -127,15 +341,18 @@ export class OutputLog {
       this.#ackedBytes += chunk.chunk.byteLength;
       index++;
     }
-    this.#ackedSeq = Math.min(seq, this.#nextSeq - 1);
+    // A source never takes an ack ahead of its output (that would wave future output through); a
+    // follower does: its source has that output, and acknowledged it.
+    this.#ackedSeq = this.#catchUpRead !== undefined ? seq : Math.min(seq, this.#nextSeq - 1);
+    const acknowledged = this.#ackedBytes - before;
+    if (acknowledged > 0 && this.#keepUnacknowledged && this.#budget !== null) {
+      this.#budget.releaseUnacknowledged(acknowledged);
+      this.#updateReclaimable();
+    }
     this.#evict();
-    if (this.#flow !== null && this.#ackedBytes > before && this.#closed === null) {
+    if (this.#keepUnacknowledged && acknowledged > 0 && this.#closed === null) {
       this.#onAcknowledged?.(this.#ackedBytes);
     }
-  }
-
-  get unacknowledgedBytes(): number {
-    return this.#appendedBytes - this.#ackedBytes;
   }
 
   /** The read algorithm of the protocol (§4 `process/read`), without the wait. */
@@ -185,7 +402,10 @@ export class OutputLog {
     });
   }
 
-  /** Every retained event in seq order, then live events; completes after `closed`. */
+  /**
+   * Every retained event in seq order, then live events; completes after `closed` (fails, for a
+   * follower whose source was lost).
+   */
   readonly events$: Observable<ProcessEvent> = new Observable<ProcessEvent>((subscriber) => {
     // Replay and subscribe in one synchronous step: nothing can be appended in between.
     const exited = this.#exited;
@@ -206,9 +426,67 @@ export class OutputLog {
       subscriber.complete();
       return undefined;
     }
+    // (A subject that failed fails every later subscriber at once.)
     const subscription = this.#subject.subscribe(subscriber);
     return () => subscription.unsubscribe();
   });
+
+  /** Budget pressure (`Reclaimable`): evicts reclaimable output, oldest first; returns bytes freed. */
+  reclaim(bytes: number): number {
+    const before = this.#retainedBytes;
+    this.#evictDownTo(Math.max(0, before - bytes), false);
+    return before - this.#retainedBytes;
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  #pushOutput(event: OutputEvent): void {
+    const size = event.chunk.byteLength;
+    this.#nextSeq = event.seq + 1;
+    this.#chunks.push(event);
+    this.#retainedBytes += size;
+    this.#appendedBytes += size;
+    const budget = this.#budget;
+    if (budget === null) {
+      this.#evict();
+    } else {
+      const over = budget.retain(size);
+      this.#evict();
+      // (Unacknowledged output is not reclaimable: a flow-controlled append changes nothing there.)
+      if (!this.#listed && !this.#keepUnacknowledged) this.#updateReclaimable();
+      if (over && budget.excessBytes > 0) this.#relieve(budget, size);
+    }
+    this.#subject.next(event);
+    this.#wake();
+  }
+
+  #pushExit(event: ExitedEvent): void {
+    this.#nextSeq = event.seq + 1;
+    this.#exited = event;
+    this.#subject.next(event);
+    this.#wake();
+  }
+
+  #pushClosed(event: ClosedEvent): void {
+    this.#nextSeq = event.seq + 1;
+    this.#closed = event;
+    this.#subject.next(event);
+    this.#subject.complete();
+    this.#wake();
+  }
+
+  #updateReclaimable(): void {
+    const listed = !this.#discarded && this.#reclaimableBytes() > 0;
+    if (listed === this.#listed) return;
+    this.#listed = listed;
+    this.#budget!.markReclaimable(this, listed);
+  }
+
+  #reclaimableBytes(): number {
+    return this.#keepUnacknowledged
+      ? this.#retainedBytes - (this.#appendedBytes - this.#ackedBytes)
+      : this.#retainedBytes;
+  }
 
   #indexAfter(afterSeq: number): number {
     // Binary search for the first retained chunk with seq > afterSeq.
@@ -224,12 +502,24 @@ export class OutputLog {
   }
 
   #evict(): void {
+    if (this.#retainedBytes > this.#retainedLimit) this.#evictDownTo(this.#retainedLimit, false);
+  }
+
+  /**
+   * Evicts the oldest chunks while more than `target` bytes are retained, leaving at least
+   * `spareBytes` of the newest. A flow-controlled log never drops what its consumer has not
+   * acknowledged, unless `all` (the log is discarded).
+   */
+  #evictDownTo(target: number, all: boolean, spareBytes = 0): void {
     const chunks = this.#chunks;
-    while (this.#retainedBytes > this.#retainedLimit && this.#head < chunks.length) {
+    const keep = this.#keepUnacknowledged && !all;
+    const floor = Math.max(target, spareBytes);
+    let freed = 0;
+    while (this.#retainedBytes > floor && this.#head < chunks.length) {
       const oldest = chunks[this.#head]!;
-      // A flow-controlled process never drops what its consumer has not acknowledged.
-      if (this.#flow !== null && oldest.seq > this.#ackedSeq) break;
+      if (keep && oldest.seq > this.#ackedSeq) break;
       this.#retainedBytes -= oldest.chunk.byteLength;
+      freed += oldest.chunk.byteLength;
       this.#evictedThrough = oldest.seq;
       chunks[this.#head] = undefined as unknown as OutputEvent;
       this.#head++;
@@ -238,6 +528,21 @@ export class OutputLog {
       this.#chunks = chunks.slice(this.#head);
       this.#head = 0;
     }
+    if (this.#budget !== null && freed > 0) {
+      this.#budget.free(freed);
+      // Without flow control whatever is left is reclaimable: listed it stays, unless emptied.
+      if (keep || this.#retainedBytes === 0 || !this.#listed) this.#updateReclaimable();
+    }
+  }
+
+  /**
+   * Over the budget: this log's own older reclaimable output goes first, then other logs', then,
+   * if nothing else is left, the chunk just appended (live subscribers have it all the same).
+   */
+  #relieve(budget: OutputBudget, newestBytes: number): void {
+    this.#evictDownTo(this.#retainedBytes - budget.excessBytes, false, newestBytes);
+    if (budget.excessBytes > 0) budget.relieve(this);
+    if (budget.excessBytes > 0) this.reclaim(budget.excessBytes);
   }
 
   #wake(): void {

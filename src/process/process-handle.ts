@@ -22,6 +22,7 @@ import type {
   WriteStatus,
 } from '../core/types.js';
 import { toNodeSignal } from '../spawn/signals.js';
+import type { OutputBudget } from './output-budget.js';
 import { OutputLog } from './output-log.js';
 
 export type HandleState = 'starting' | 'running' | 'closed' | 'removed';
@@ -32,6 +33,8 @@ export interface HandleSettings {
   readonly retainedBytes: number;
   readonly flowControl: { readonly highWaterBytes: number; readonly lowWaterBytes: number } | null;
   readonly now: () => number;
+  /** The runtime-wide output budget (absent in unit tests). */
+  readonly budget?: OutputBudget | null;
 }
 
 /** How many distinct writeIds a process remembers for deduplication. */
@@ -77,6 +80,7 @@ export class ProcessHandle implements ExecProcess {
     this.#log = new OutputLog({
       retainedBytes: settings.retainedBytes,
       flowControl: settings.flowControl,
+      budget: settings.budget ?? null,
       onAcknowledged: (bytes) => {
         this.#liveControl()
           ?.acknowledge(bytes)
@@ -238,6 +242,8 @@ export class ProcessHandle implements ExecProcess {
   markRemoved(): void {
     this.#state = 'removed';
     this.#control = null;
+    // Nobody can read it any more: its output leaves the runtime's budget.
+    this.#log.discard();
     // Forgotten: nothing may wait on its actor any more.
     this.actorGone();
   }

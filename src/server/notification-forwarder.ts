@@ -17,7 +17,7 @@ import { Subscription } from 'rxjs';
 import type { ExecProcess, ProcessEvent } from '../core/types.js';
 import { encodeNotification } from '../rpc/envelope.js';
 import { serverNotifications } from '../rpc/methods.js';
-import { AckBatcher } from './ack-batcher.js';
+import { AckBatcher } from '../process/ack-batcher.js';
 import type { ServerLogger } from './runtime-port.js';
 
 const DRAIN_POLL_MS = 10;

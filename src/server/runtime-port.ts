@@ -23,6 +23,11 @@ export interface RuntimeStats {
   readonly startFailuresTotal: number;
   /** Processes failed because their worker thread died (absent: not tracked, reported as 0). */
   readonly workerFailuresTotal?: number;
+  /** The output budget's numbers, where the runtime has one (`ExecRuntime` does). */
+  readonly retainedOutputBytes?: number;
+  readonly unacknowledgedOutputBytes?: number;
+  readonly outputBudgetBytes?: number;
+  readonly pausedProcesses?: number;
 }
 
 /**
@@ -35,6 +40,8 @@ export interface ServerRuntime extends Partial<FileSystemBackend> {
    * inode: `fs/open` with a sandbox reads exactly that file. Without it such opens are refused.
    */
   identifyFile?: FileIdentityProbe;
+  /** The runtime's resolved options, where it has them: the server keeps its own flow control within them. */
+  readonly options?: { readonly maxFlowWindowBytes?: number };
   session(): RuntimeSession;
   stats(): RuntimeStats;
   close(): Promise<void>;

@@ -42,10 +42,11 @@ interface Shared {
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<ExecServer> {
-  const resolved = resolveServerOptions(options);
-  const { logger } = resolved;
-  const ownsRuntime = resolved.runtime === undefined;
-  const runtime: ServerRuntime = resolved.runtime ?? (await ExecRuntime.create({ logger }));
+  const given = resolveServerOptions(options);
+  const { logger } = given;
+  const ownsRuntime = given.runtime === undefined;
+  const runtime: ServerRuntime = given.runtime ?? (await ExecRuntime.create({ logger }));
+  const resolved = withinFlowWindow(given, runtime.options?.maxFlowWindowBytes);
   const metrics = new ServerMetrics(() => runtime.stats());
   const registry = new SessionRegistry(runtime, resolved.detachTtlMs, logger, metrics);
   const shared: Shared = { resolved, runtime, ownsRuntime, metrics, registry };
@@ -191,13 +192,15 @@ async function startWebSocket(shared: Shared, listen: WsListenAddress): Promise<
   let stopped!: () => void;
   const done = new Promise<void>((resolve) => (stopped = resolve));
   async function shutdown(): Promise<void> {
-    const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
-    for (const timer of handshaking.values()) clearTimeout(timer);
-    for (const socket of handshaking.keys()) socket.destroy();
-    handshaking.clear();
+    // The listener stays open while draining: `/readyz` answers 503 and upgrades are refused with
+    // 503, so a load balancer learns the server is going rather than finding it gone.
     for (const connection of connections) connection.shutdown();
     await Promise.all([...connections].map((c) => c.closed));
     await registry.closeAll();
+    for (const timer of handshaking.values()) clearTimeout(timer);
+    for (const socket of handshaking.keys()) socket.destroy();
+    handshaking.clear();
+    const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
     wss.close();
     http.closeAllConnections();
     await httpClosed;
@@ -212,6 +215,23 @@ async function startWebSocket(shared: Shared, listen: WsListenAddress): Promise<
     done,
     close: () => (closing ??= shutdown()),
   };
+}
+
+/**
+ * The flow control the server applies on a client's behalf must itself be a window the runtime
+ * accepts: with a runtime whose `maxFlowWindowBytes` is below it, it shrinks to that.
+ */
+function withinFlowWindow(
+  options: ResolvedServerOptions,
+  maxWindow: number | undefined,
+): ResolvedServerOptions {
+  const flow = options.serverFlowControl;
+  if (flow === null || maxWindow === undefined || flow.highWaterBytes <= maxWindow) return options;
+  const serverFlowControl = {
+    highWaterBytes: maxWindow,
+    lowWaterBytes: Math.min(flow.lowWaterBytes, Math.floor(maxWindow / 4)),
+  };
+  return { ...options, serverFlowControl };
 }
 
 /** The peer as the reference labels it: `ip:port`, IPv6 in brackets. */

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Subscription } from 'rxjs';
 import { SessionAttachedError, SessionError } from '../errors.js';
 import type { ExecProcess } from '../core/types.js';
-import { AckBatcher } from './ack-batcher.js';
+import { AckBatcher } from '../process/ack-batcher.js';
 import type { ServerMetrics } from './metrics.js';
 import type { RuntimeSession, ServerLogger, ServerRuntime } from './runtime-port.js';
 

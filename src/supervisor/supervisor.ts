@@ -13,6 +13,7 @@ import {
   LimitError,
   WorkerDiedError,
 } from '../errors.js';
+import { OutputBudget } from '../process/output-budget.js';
 import { ProcessHandle } from '../process/process-handle.js';
 import {
   ACTOR_WORKER_READY,
@@ -39,6 +40,14 @@ export interface RuntimeStats {
   readonly exitsTotal: number;
   readonly outputBytesTotal: number;
   readonly workerFailuresTotal: number;
+  /** Output held in memory by every process's log: retained output, unacknowledged output among it. */
+  readonly retainedOutputBytes: number;
+  /** Unacknowledged output of flow-controlled processes, in flight from the workers or in logs. */
+  readonly unacknowledgedOutputBytes: number;
+  /** The bound on the two above (`outputBudgetBytes`). */
+  readonly outputBudgetBytes: number;
+  /** Flow-controlled processes whose output is not being read right now (window or budget). */
+  readonly pausedProcesses: number;
 }
 
 /** A processId namespace. */
@@ -82,6 +91,9 @@ export class Supervisor {
   readonly #reaper: OrphanReaper;
   /** One link per worker thread that has announced itself. */
   readonly #links = new Map<number, WorkerLink>();
+  readonly #budget: OutputBudget;
+  /** Actors that reported their output paused (flow control), until they resume or close. */
+  readonly #paused = new Set<number>();
   #nextActorId = 1;
   #readyWaiters: (() => void)[] = [];
   #live = 0;
@@ -97,6 +109,7 @@ export class Supervisor {
   constructor(options: ResolvedRuntimeOptions, sandboxTools?: SandboxTools) {
     this.#options = options;
     this.#sandboxTools = sandboxTools;
+    this.#budget = new OutputBudget(options.outputBudgetBytes, options.batchBytes);
     this.#reaper = new OrphanReaper(options.logger);
     this.#pool = new Piscina<ActorTask, void>({
       filename: processActorWorkerPath(),
@@ -154,7 +167,13 @@ export class Supervisor {
   #onBatch(link: WorkerLink, batch: ActorEventBatch): void {
     for (const event of batch.events) {
       const tracked = this.#tracked.get(event.actorId);
-      if (tracked === undefined) continue;
+      if (tracked === undefined) {
+        // Output nobody will hold: what it counted against the budget is given back.
+        if (event.type === 'output' && event.charged === true) {
+          this.#budget.releaseUnacknowledged(event.data.byteLength);
+        }
+        continue;
+      }
       switch (event.type) {
         case 'spawned':
         case 'spawnFailed':
@@ -166,6 +185,10 @@ export class Supervisor {
         case 'output':
           this.#stats.outputBytesTotal += event.data.byteLength;
           tracked.handle.applyEvent(event);
+          break;
+        case 'flow':
+          if (event.paused && !tracked.handle.log.isClosed) this.#paused.add(event.actorId);
+          else this.#paused.delete(event.actorId);
           break;
         default:
           tracked.handle.applyEvent(event);
@@ -215,7 +238,15 @@ export class Supervisor {
   stats(): RuntimeStats {
     let retained = 0;
     for (const session of this.#sessions.values()) retained += session.processes.size;
-    return { liveProcesses: this.#live, retainedProcesses: retained, ...this.#stats };
+    return {
+      liveProcesses: this.#live,
+      retainedProcesses: retained,
+      ...this.#stats,
+      retainedOutputBytes: this.#budget.retainedBytes,
+      unacknowledgedOutputBytes: this.#budget.unacknowledgedBytes,
+      outputBudgetBytes: this.#budget.limitBytes,
+      pausedProcesses: this.#paused.size,
+    };
   }
 
   get(session: Session, processId: string): ProcessHandle | undefined {
@@ -243,7 +274,7 @@ export class Supervisor {
   #start(session: Session, options: StartOptions): Promise<ProcessHandle> {
     if (this.#closed) throw new ClosedError();
     if (session.closed) throw new ClosedError('session');
-    const start = normalizeStart(options);
+    const start = normalizeStart(options, this.#options.maxFlowWindowBytes);
     const processId = start.processId ?? session.nextProcessId();
     if (session.processes.has(processId)) throw new DuplicateProcessError(processId);
     if (this.#live >= this.#options.maxProcesses) {
@@ -257,6 +288,7 @@ export class Supervisor {
       retainedBytes: this.#options.retainedBytesPerProcess,
       flowControl: start.flowControl,
       now: Date.now,
+      budget: this.#budget,
     });
     session.processes.set(processId, handle);
     this.#changeLive(+1);
@@ -273,6 +305,7 @@ export class Supervisor {
       sandbox: start.sandbox,
       size: start.size,
       flowControl: start.flowControl,
+      budget: start.flowControl === null ? null : this.#budget.cell.toInit(),
       batchBytes: this.#options.batchBytes,
       ...(this.#sandboxTools !== undefined ? { sandboxTools: this.#sandboxTools } : {}),
     };
@@ -329,6 +362,7 @@ export class Supervisor {
 
   #onClosed(tracked: Tracked): void {
     const { handle, session } = tracked;
+    this.#paused.delete(tracked.actorId);
     if (handle.pid !== null) this.#reaper.remove(handle.pid);
     this.#changeLive(-1);
     this.#stats.exitsTotal++;
@@ -346,6 +380,7 @@ export class Supervisor {
     if (tracked.removalTimer !== null) clearTimeout(tracked.removalTimer);
     tracked.link?.detach(handle);
     this.#tracked.delete(tracked.actorId);
+    this.#paused.delete(tracked.actorId);
     if (live) this.#changeLive(-1);
     if (session.processes.get(handle.processId) === handle) session.processes.delete(handle.processId);
     handle.markRemoved();
@@ -396,6 +431,7 @@ export class Supervisor {
       if (tracked.removalTimer !== null) clearTimeout(tracked.removalTimer);
     }
     this.#tracked.clear();
+    this.#paused.clear();
     for (const link of this.#links.values()) link.close();
     this.#links.clear();
     for (const session of this.#sessions.values()) session.closed = true;

@@ -28,7 +28,11 @@ export interface NormalizedStart {
 
 const DEFAULT_SIZE: TerminalSize = Object.freeze({ rows: 24, cols: 80 });
 
-export function normalizeStart(options: StartOptions): NormalizedStart {
+/**
+ * `maxFlowWindowBytes` bounds `flowControl.highWaterBytes`: the window is memory the runtime holds
+ * for a consumer, so the runtime, not the request, decides how large it may be.
+ */
+export function normalizeStart(options: StartOptions, maxFlowWindowBytes: number): NormalizedStart {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError(`start options must be an object, got ${show(options)}`);
   }
@@ -74,16 +78,22 @@ export function normalizeStart(options: StartOptions): NormalizedStart {
     const high = integer(
       'flowControl.highWaterBytes',
       options.flowControl.highWaterBytes,
-      1 << 20,
+      Math.min(1 << 20, maxFlowWindowBytes),
       1,
-      2 ** 40,
+      Number.MAX_SAFE_INTEGER,
     );
+    if (high > maxFlowWindowBytes) {
+      throw new InvalidArgumentError(
+        `flowControl.highWaterBytes must be at most ${maxFlowWindowBytes} ` +
+          `(the runtime's maxFlowWindowBytes), got ${high}`,
+      );
+    }
     const low = integer(
       'flowControl.lowWaterBytes',
       options.flowControl.lowWaterBytes,
       Math.floor(high / 2),
       0,
-      2 ** 40,
+      Number.MAX_SAFE_INTEGER,
     );
     if (low > high) {
       throw new InvalidArgumentError(

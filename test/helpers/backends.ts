@@ -4,18 +4,22 @@ import { startServer } from '../../src/server/index.js';
 import type { BackendUnderTest } from '../integration/behaviour-suite.js';
 
 /** An in-process runtime, closed by `cleanup`. */
-export async function inProcessBackend(): Promise<BackendUnderTest> {
+export async function inProcessBackend(): Promise<BackendUnderTest & { runtime: ExecRuntime }> {
   const runtime = await ExecRuntime.create();
-  return { backend: runtime, cleanup: () => runtime.close() };
+  return { backend: runtime, runtime, cleanup: () => runtime.close() };
 }
 
-/** An ExecServerClient connected to an in-process server on 127.0.0.1:0, all closed by `cleanup`. */
-export async function wireBackend(clientName: string): Promise<BackendUnderTest> {
+/**
+ * An ExecServerClient connected to an in-process server on 127.0.0.1:0, all closed by `cleanup`;
+ * `runtime` is the server's, for a look at its accounting.
+ */
+export async function wireBackend(clientName: string): Promise<BackendUnderTest & { runtime: ExecRuntime }> {
   const runtime = await ExecRuntime.create();
   const server = await startServer({ runtime });
   const client = await ExecServerClient.connect(server.url, { clientName });
   return {
     backend: client,
+    runtime,
     cleanup: async () => {
       await client.close();
       await server.close();

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { lastValueFrom, toArray } from 'rxjs';
 import type { ExecProcess, OutputStream, ProcessEvent } from '../../src/index.js';
@@ -61,6 +63,15 @@ export async function eventually(condition: () => boolean, what: string, timeout
   }
 }
 
+/** Rejects naming `what` if `promise` has not settled within `ms`, instead of hanging the test. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** A pid and all its live descendants, from /proc. */
 export function withDescendants(root: number): number[] {
   const children = new Map<number, number[]>();
@@ -85,4 +96,28 @@ export function withDescendants(root: number): number[] {
     stack.push(...(children.get(pid) ?? []));
   }
   return out;
+}
+
+/**
+ * Runs a fixture script (`test/fixtures/<name>`) with this Node to its exit, collecting what it
+ * printed; SIGKILLed after `timeoutMs` (the result then shows the signal).
+ */
+export async function runFixture(
+  name: string,
+  args: readonly string[] = [],
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [`${FIXTURES}${name}`, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
+  child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const closed = once(child, 'close');
+  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  await closed;
+  clearTimeout(timer);
+  return { code, signal, stdout, stderr };
 }

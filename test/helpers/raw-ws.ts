@@ -1,8 +1,10 @@
 /**
- * Raw JSON-RPC clients for tests that speak the protocol by hand (stress, fuzz, security,
- * conformance): answers are indexed by id, notifications and -1 errors are kept in order, the raw
- * text of every message is kept too, and every wait is bounded. `RawClient` speaks over a
- * WebSocket; `RawStdioClient` over the stdin/stdout of a server started with `--listen stdio`.
+ * Raw JSON-RPC clients for tests that speak the protocol by hand (wire, stress, fuzz, security,
+ * conformance): every message is kept in arrival order (`messages`), answers are also indexed by
+ * id, notifications and -1 errors are kept in order (`others`), the raw text of every message is
+ * kept too (`raw`), and every wait is bounded. A test that streams a lot sets `onNotification` and
+ * gets notifications there instead of keeping them. `RawClient` speaks over a WebSocket;
+ * `RawStdioClient` over the stdin/stdout of a server started with `--listen stdio`.
  */
 import type { ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
@@ -21,8 +23,12 @@ export abstract class RawJsonRpcClient {
   readonly others: Json[] = [];
   /** Frames that were not JSON objects (never expected from the server). */
   readonly malformed: string[] = [];
-  /** The text of every message received, in order. */
+  /** The text of every message received, in order (not kept for notifications given to `onNotification`). */
   readonly raw: string[] = [];
+  /** Every JSON message received, answers and notifications, in arrival order. */
+  readonly messages: Json[] = [];
+  /** When set, notifications go here only (neither `messages`, `others` nor `raw` keeps them). */
+  onNotification: ((message: Json) => void) | null = null;
   closeCode: number | null = null;
   readonly #waiters = new Set<() => void>();
   #nextId = 1;
@@ -34,7 +40,6 @@ export abstract class RawJsonRpcClient {
   abstract terminate(): void;
 
   protected received(text: string, binary = false): void {
-    this.raw.push(text);
     let message: unknown;
     try {
       message = JSON.parse(text);
@@ -42,9 +47,16 @@ export abstract class RawJsonRpcClient {
       message = undefined;
     }
     if (binary || typeof message !== 'object' || message === null || Array.isArray(message)) {
+      this.raw.push(text);
       this.malformed.push(text.slice(0, 200));
     } else {
       const json = message as Json;
+      if ('method' in json && this.onNotification !== null) {
+        this.onNotification(json);
+        return;
+      }
+      this.raw.push(text);
+      this.messages.push(json);
       if ('method' in json || json.id === -1 || json.id === undefined) this.others.push(json);
       else this.answers.set(JSON.stringify(json.id), json);
     }
@@ -91,6 +103,11 @@ export abstract class RawJsonRpcClient {
     });
   }
 
+  /** The first message of any kind matching `predicate`, waiting for it if need be. */
+  waitFor(predicate: (message: Json) => boolean, what = 'message', timeoutMs?: number): Promise<Json> {
+    return this.until(() => this.messages.find(predicate), what, timeoutMs);
+  }
+
   answer(id: number | string, timeoutMs?: number): Promise<Json> {
     return this.until(() => this.answers.get(JSON.stringify(id)), `answer ${JSON.stringify(id)}`, timeoutMs);
   }
@@ -122,6 +139,11 @@ export abstract class RawJsonRpcClient {
       .filter((m) => m.method === 'process/output' && m.params?.processId === processId)
       .map((m) => Buffer.from(m.params.chunk as string, 'base64').toString('utf8'))
       .join('');
+  }
+
+  /** The answer to request `id` (an alias of `answer`). */
+  response(id: number | string, timeoutMs?: number): Promise<Json> {
+    return this.answer(id, timeoutMs);
   }
 
   async closed(timeoutMs = 10_000): Promise<number> {
@@ -204,4 +226,27 @@ export class RawStdioClient extends RawJsonRpcClient {
   terminate(): void {
     this.child.kill('SIGKILL');
   }
+}
+
+/**
+ * The HTTP status with which the server refused a WebSocket upgrade. Rejects if the upgrade
+ * succeeded or no HTTP answer came (a refused connection, a header the client cannot send): a
+ * refusal is only what the server answered.
+ */
+export async function refusedUpgradeStatus(url: string, headers: Record<string, string>): Promise<number> {
+  const ws = new WebSocket(url, { headers, perMessageDeflate: false });
+  const failure = new Promise<never>((_, reject) => {
+    ws.once('error', reject);
+    ws.once('open', () => {
+      ws.terminate();
+      reject(new Error('the upgrade was accepted'));
+    });
+  });
+  const [request, response] = (await Promise.race([once(ws, 'unexpected-response'), failure])) as [
+    { destroy(): void },
+    { statusCode: number; resume(): void },
+  ];
+  response.resume();
+  request.destroy();
+  return response.statusCode;
 }

@@ -5,12 +5,15 @@
 import { tmpdir } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExecRuntime, errorCodeOf, RemoteError, TransportError } from '../../src/index.js';
-import { ExecServerClient } from '../../src/client/index.js';
+import { ExecServerClient, type RemoteProcess } from '../../src/client/index.js';
 import { startServer, type ExecServer, type ServerOptions } from '../../src/server/index.js';
 import { allEvents, eventually, isDead, textOf, waitForOutput } from '../helpers/process.js';
+import { startWsProxy } from '../helpers/ws-proxy.js';
 
 const CWD = tmpdir();
 const PATH_ENV = { PATH: '/usr/bin:/bin' };
+
+const PAUSED = 'pausing output notifications';
 
 const cleanups: (() => Promise<void>)[] = [];
 
@@ -140,27 +143,72 @@ describe('ExecServerClient', () => {
   });
 
   it('loses no output when the server stops forwarding notifications under backpressure', async () => {
-    // A high-water mark of 1 byte pauses notifications at once: the client must rely on reads.
+    // A high-water mark of 1 byte pauses notifications as soon as the socket backs up; the proxy
+    // makes it back up for sure by not reading the server's side until the server has paused.
     const logs: string[] = [];
     const note = (_fields: object, message: string) => void logs.push(message);
     const logger = { debug: note, info: note, warn: note, error: note };
-    const { server } = await setup(
+    const { runtime, server } = await setup(
       { outboundHighWaterBytes: 1, logger },
       { retainedBytesPerProcess: 16 << 20 },
     );
-    const client = await connect(server.url);
-    const size = 4 << 20;
+    const proxy = await startWsProxy(server.url);
+    cleanups.push(() => proxy.close());
+    const client = await connect(proxy.url);
+    // More than every socket buffer between the server and the proxy can take.
+    const size = 32 << 20;
     const process = await client.start({
-      argv: ['sh', '-c', `head -c ${size} /dev/zero | tr '\\0' b`],
+      argv: ['sh', '-c', `read go; head -c ${size} /dev/zero | tr '\\0' b`],
       cwd: CWD,
       env: PATH_ENV,
+      pipeStdin: true,
     });
-    const events = await allEvents(process);
-    const text = textOf(events, 'stdout');
+    const events = allEvents(process);
+    events.catch(() => undefined);
+    proxy.pauseServerSide();
+    // (Its answer comes back on the paused side.)
+    const written = process.write('go\n');
+    // Backpressure happened: the server stopped forwarding (and, pacing the process itself, held it).
+    await eventually(() => logs.some((line) => line.includes(PAUSED)), 'the forwarder to pause', 30_000);
+    expect(runtime.stats().outputBytesTotal).toBeLessThan(size);
+    proxy.resumeServerSide();
+    expect(await written).toBe('accepted');
+    const all = await events;
+    const text = textOf(all, 'stdout');
     expect(text.length).toBe(size);
+    expect(text).toBe('b'.repeat(size));
+    expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => i + 1));
+    expect((process as RemoteProcess).lostSeqs).toBe(0);
+  }, 120_000);
+
+  it('catches up with a read after a missed output notification, and loses nothing', async () => {
+    const { server } = await setup();
+    // The first output notification after seq 1 never reaches the client.
+    let dropping = true;
+    const proxy = await startWsProxy(server.url, {
+      drop: (text) => {
+        const message = JSON.parse(text) as { method?: string; params?: { seq?: number } };
+        if (!dropping || message.method !== 'process/output' || (message.params?.seq ?? 0) < 2) return false;
+        dropping = false;
+        return true;
+      },
+    });
+    cleanups.push(() => proxy.close());
+    const client = await connect(proxy.url);
+    const process = await client.start({
+      argv: ['sh', '-c', 'printf one; read go; printf two; sleep 0.05; printf three'],
+      cwd: CWD,
+      env: PATH_ENV,
+      pipeStdin: true,
+    });
+    await waitForOutput(process, 'one');
+    expect(await process.write('go\n')).toBe('accepted');
+    const events = await allEvents(process);
+    expect(proxy.dropped).toHaveLength(1);
+    expect(textOf(events)).toBe('onetwothree');
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
-    // Whether the socket ever backs up here depends on timing; wire-backpressure.test.ts makes a
-    // client stop reading and asserts the pause itself.
+    expect(events.map((e) => e.type).slice(-2)).toEqual(['exited', 'closed']);
+    expect((process as RemoteProcess).lostSeqs).toBe(0);
   });
 
   it('replays from seq 1 for every subscriber of a handle', async () => {

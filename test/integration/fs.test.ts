@@ -4,17 +4,16 @@
  * Run `npm run build` first: the pool loads `dist/workers/fs-operation.js`.
  */
 import { execFileSync } from 'node:child_process';
-import { once } from 'node:events';
 import { lstat, mkdtemp, readFile, readlink, rm, symlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { ExecServerClient } from '../../src/client/index.js';
 import type { FileSystemBackend } from '../../src/fs/types.js';
 import { ErrorCodes, ExecRuntime, type SandboxOptions } from '../../src/index.js';
 import { startServer, type ExecServer } from '../../src/server/index.js';
 import { bwrapAvailable } from '../helpers/bwrap.js';
+import { RawClient } from '../helpers/raw-ws.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -325,6 +324,7 @@ describe('fs methods: wire specifics', () => {
   let runtime: ExecRuntime;
   let server: ExecServer;
   let root: string;
+  const opened: RawClient[] = [];
 
   beforeAll(async () => {
     runtime = await ExecRuntime.create({ workers: 1 });
@@ -338,40 +338,15 @@ describe('fs methods: wire specifics', () => {
     root = await mkdtemp(join(tmpdir(), 'execvisor-fs-wire-'));
   });
   afterEach(async () => {
+    for (const raw of opened.splice(0)) raw.ws.terminate();
     await rm(root, { recursive: true, force: true });
   });
 
   /** One raw JSON-RPC exchange per call, in order. */
-  async function rawSession(): Promise<{
-    call(method: string, params: unknown): Promise<Record<string, unknown>>;
-    send(msg: unknown): void;
-    close(): Promise<void>;
-  }> {
-    const ws = new WebSocket(server.url);
-    await once(ws, 'open');
-    let nextId = 1;
-    return {
-      call(method, params) {
-        const id = nextId++;
-        return new Promise((resolve) => {
-          const onMessage = (data: Buffer) => {
-            const message = JSON.parse(data.toString()) as Record<string, unknown>;
-            if (message.id !== id) return;
-            ws.off('message', onMessage);
-            resolve(message);
-          };
-          ws.on('message', onMessage);
-          ws.send(JSON.stringify({ id, method, params }));
-        });
-      },
-      send(message) {
-        ws.send(JSON.stringify(message));
-      },
-      async close() {
-        ws.close();
-        await once(ws, 'close');
-      },
-    };
+  async function rawSession(): Promise<RawClient> {
+    const raw = await RawClient.open(server.url);
+    opened.push(raw);
+    return raw;
   }
 
   it('names filesystem methods in the handshake errors', async () => {
@@ -390,7 +365,8 @@ describe('fs methods: wire specifics', () => {
     raw.send({ method: 'initialized', params: {} });
     const ok = await raw.call('fs/getMetadata', { path: root });
     expect(ok.result).toMatchObject({ isDirectory: true, isFile: false });
-    await raw.close();
+    raw.ws.close();
+    await raw.closed();
   });
 
   it('speaks base64 and the exact member names', async () => {
@@ -408,7 +384,8 @@ describe('fs methods: wire specifics', () => {
     expect(bad.error).toMatchObject({ code: -32602, message: 'invalid base64 in `dataBase64`' });
     const missing = await raw.call('fs/copy', { sourcePath: path, destinationPath: join(root, 'g') });
     expect(missing.error).toMatchObject({ code: -32602, message: 'missing field `recursive`' });
-    await raw.close();
+    raw.ws.close();
+    await raw.closed();
   });
 
   it('refuses a writeFile larger than the server takes, instead of losing the connection', async () => {

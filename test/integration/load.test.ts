@@ -3,13 +3,10 @@
  * `execvisor load --remote` for every scenario, and one run against the embedded runtime; each
  * must exit 0 with a JSON summary showing no errors, verified bytes and nothing lost.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { killAllCli, runCli } from '../helpers/cli.js';
+import { spawnServe, stopAll } from '../helpers/serve.js';
 
-const MAIN = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
 /** A load run is small here; anything near this means it hung. */
 const RUN_TIMEOUT_MS = 60_000;
 
@@ -25,47 +22,12 @@ interface LoadSummary {
   errors: Record<string, number>;
 }
 
-const children = new Set<ChildProcess>();
 let serverUrl = '';
-
-function track(child: ChildProcess): ChildProcess {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-async function startServe(): Promise<string> {
-  const child = track(
-    spawn(process.execPath, [MAIN, 'serve', '--listen', 'ws://127.0.0.1:0', '--log-level', 'warn'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.on('data', (data: Buffer) => (stderr += data.toString()));
-  return new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (data: Buffer) => {
-      stdout += data.toString();
-      const newline = stdout.indexOf('\n');
-      if (newline >= 0) resolve(stdout.slice(0, newline));
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited (${code}) before its URL line: ${stderr}`)));
-  });
-}
 
 async function runLoad(
   args: string[],
 ): Promise<{ code: number | null; summary: LoadSummary; stderr: string }> {
-  const child = track(
-    spawn(process.execPath, [MAIN, 'load', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] }),
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (data: Buffer) => (stdout += data.toString()));
-  child.stderr!.on('data', (data: Buffer) => (stderr += data.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
+  const { code, stdout, stderr } = await runCli(['load', ...args, '--json'], { timeoutMs: RUN_TIMEOUT_MS });
   let summary: LoadSummary;
   try {
     summary = JSON.parse(stdout) as LoadSummary;
@@ -86,19 +48,12 @@ function expectClean(summary: LoadSummary, processes: number): void {
 }
 
 beforeAll(async () => {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`);
-  serverUrl = await startServe();
+  serverUrl = (await spawnServe(['--log-level', 'warn'])).url;
 });
 
 afterAll(async () => {
-  await Promise.all(
-    [...children].map(async (child) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      await exited;
-    }),
-  );
+  await killAllCli();
+  await stopAll();
 });
 
 describe('execvisor load --remote', () => {
@@ -157,12 +112,7 @@ describe('execvisor load (embedded runtime)', () => {
   });
 
   it('a failing run exits non-zero: a server that is not there', async () => {
-    const child = track(
-      spawn(process.execPath, [MAIN, 'load', '--remote', 'ws://127.0.0.1:9', '--scenario', 'spawn'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      }),
-    );
-    const [code] = (await once(child, 'exit')) as [number | null];
+    const { code } = await runCli(['load', '--remote', 'ws://127.0.0.1:9', '--scenario', 'spawn']);
     expect(code).not.toBe(0);
   });
 });

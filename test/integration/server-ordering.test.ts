@@ -2,10 +2,8 @@
  * Ordering through a fake runtime whose processes have already finished when `start` resolves, so
  * their notifications deterministically reach the client before the start response (§4).
  */
-import { once } from 'node:events';
 import { ReplaySubject } from 'rxjs';
 import { afterEach, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { ExecServerClient } from '../../src/client/index.js';
 import { DuplicateProcessError } from '../../src/errors.js';
 import type {
@@ -16,6 +14,7 @@ import type {
   StartOptions,
 } from '../../src/core/types.js';
 import { startServer, type RuntimeSession, type ServerRuntime } from '../../src/server/index.js';
+import { RawClient } from '../helpers/raw-ws.js';
 
 const encoder = new TextEncoder();
 
@@ -108,26 +107,20 @@ afterEach(async () => {
 it('sends the notifications of an already finished process before its start response', async () => {
   const server = await startServer({ runtime: fakeRuntime() });
   cleanups.push(() => server.close());
-  const ws = new WebSocket(server.url);
+  const ws = await RawClient.open(server.url);
   cleanups.push(() => {
-    ws.terminate();
+    ws.ws.terminate();
     return Promise.resolve();
   });
-  const messages: { id?: number; method?: string }[] = [];
-  ws.on('message', (data) =>
-    messages.push(JSON.parse((data as Buffer).toString()) as { id?: number; method?: string }),
-  );
-  await once(ws, 'open');
-  ws.send(JSON.stringify({ id: 1, method: 'initialize', params: { clientName: 'order' } }));
-  ws.send(JSON.stringify({ method: 'initialized' }));
-  ws.send(
-    JSON.stringify({
-      id: 2,
-      method: 'process/start',
-      params: { processId: 'p', argv: ['x'], cwd: '/', env: {}, tty: false },
-    }),
-  );
-  while (!messages.some((m) => m.id === 2)) await once(ws, 'message');
+  ws.send({ id: 1, method: 'initialize', params: { clientName: 'order' } });
+  ws.send({ method: 'initialized' });
+  ws.send({
+    id: 2,
+    method: 'process/start',
+    params: { processId: 'p', argv: ['x'], cwd: '/', env: {}, tty: false },
+  });
+  await ws.response(2);
+  const messages = ws.messages as { id?: number; method?: string }[];
   expect(messages.slice(1).map((m) => m.method ?? `response ${m.id}`)).toEqual([
     'process/output',
     'process/exited',

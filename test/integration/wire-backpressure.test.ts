@@ -5,14 +5,13 @@
  * server acknowledges everything, so a detached process still runs to completion.
  */
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { ExecRuntime } from '../../src/index.js';
 import { ExecServerClient, type RemoteProcess } from '../../src/client/index.js';
 import { startServer, type ExecServer, type ServerOptions } from '../../src/server/index.js';
 import { eventually } from '../helpers/process.js';
+import { RawClient } from '../helpers/raw-ws.js';
 
 const CWD = tmpdir();
 const PATH_ENV = { PATH: '/usr/bin:/bin' };
@@ -65,49 +64,18 @@ async function setup(serverOptions: Omit<ServerOptions, 'runtime' | 'logger'> = 
 
 const PAUSED = 'pausing output notifications';
 
-/** A raw protocol client: notifications go to `onNotification`; answers resolve `request`. */
-class RawPeer {
-  readonly ws: WebSocket;
-  onNotification: (method: string, params: Record<string, unknown>) => void = () => undefined;
-  readonly #answers = new Map<number, (message: Record<string, unknown>) => void>();
-  #nextId = 1;
-
-  private constructor(url: string) {
-    this.ws = new WebSocket(url, { perMessageDeflate: false });
-    this.ws.on('error', () => undefined);
-    this.ws.on('message', (data) => {
-      const message = JSON.parse((data as Buffer).toString('utf8')) as Record<string, unknown>;
-      if (typeof message.method === 'string') {
-        this.onNotification(message.method, message.params as Record<string, unknown>);
-      } else {
-        this.#answers.get(message.id as number)?.(message);
-      }
-    });
-  }
-
-  static async open(
-    url: string,
-    resumeSessionId?: string | null,
-  ): Promise<{ peer: RawPeer; sessionId: string }> {
-    const peer = new RawPeer(url);
-    cleanups.push(async () => {
-      peer.ws.terminate();
-      await Promise.resolve();
-    });
-    await once(peer.ws, 'open');
-    const params: Record<string, unknown> = { clientName: 'backpressure-test' };
-    if (resumeSessionId !== undefined) params.resumeSessionId = resumeSessionId;
-    const answer = await peer.request('initialize', params);
-    peer.ws.send(JSON.stringify({ method: 'initialized', params: {} }));
-    return { peer, sessionId: (answer.result as { sessionId: string }).sessionId };
-  }
-
-  request(method: string, params: unknown): Promise<Record<string, unknown>> {
-    const id = this.#nextId++;
-    const answer = new Promise<Record<string, unknown>>((resolve) => this.#answers.set(id, resolve));
-    this.ws.send(JSON.stringify({ id, method, params }));
-    return answer;
-  }
+/** A raw protocol client after its handshake (with `resumeSessionId` when given), closed after the test. */
+async function openRaw(
+  url: string,
+  resumeSessionId?: string | null,
+): Promise<{ peer: RawClient; sessionId: string }> {
+  const peer = await RawClient.open(url);
+  cleanups.push(async () => {
+    peer.ws.terminate();
+    await Promise.resolve();
+  });
+  const answer = await peer.handshake(resumeSessionId === undefined ? {} : { resumeSessionId });
+  return { peer, sessionId: answer.sessionId as string };
 }
 
 describe('wire backpressure without client flowControl', () => {
@@ -153,14 +121,14 @@ describe('wire backpressure without client flowControl', () => {
 
   it('holds the process while a raw client stops reading, and every notified byte arrives', async () => {
     const { runtime, server, logs } = await setup();
-    const { peer } = await RawPeer.open(server.url);
+    const { peer } = await openRaw(server.url);
     const size = 32 * MiB;
     const hash = createHash('sha256');
     let bytes = 0;
     let nextSeq = 1;
     let contiguous = true;
     const closed = new Promise<void>((resolve) => {
-      peer.onNotification = (method, params) => {
+      peer.onNotification = ({ method, params }) => {
         if (params.seq !== nextSeq) contiguous = false;
         nextSeq = (params.seq as number) + 1;
         if (method === 'process/output') {
@@ -174,28 +142,20 @@ describe('wire backpressure without client flowControl', () => {
     let heldAt = -1;
     // Stop reading the socket at once: the server's outbound buffer fills and the forwarder pauses.
     peer.ws.pause();
-    const started = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      void peer
-        .request('process/start', {
-          processId: 'p',
-          argv: seqHead(size),
-          cwd: CWD,
-          env: PATH_ENV,
-          tty: false,
-        })
-        .then(resolve, reject);
-      // The answer can only arrive once reading resumes: resume when the forwarder has paused.
-      void eventually(
-        () => logs.some((line) => line.includes(PAUSED)),
-        'the forwarder to pause',
-        30_000,
-      ).then(() => {
-        // Paused, and held: the process cannot have written the whole stream (4 MiB unacknowledged
-        // at most past what the socket took), so nothing has been evicted yet either.
-        heldAt = runtime.stats().outputBytesTotal;
-        peer.ws.resume();
-      }, reject);
+    const startId = peer.request('process/start', {
+      processId: 'p',
+      argv: seqHead(size),
+      cwd: CWD,
+      env: PATH_ENV,
+      tty: false,
     });
+    // The answer can only arrive once reading resumes: resume when the forwarder has paused.
+    await eventually(() => logs.some((line) => line.includes(PAUSED)), 'the forwarder to pause', 30_000);
+    // Paused, and held: the process cannot have written the whole stream (4 MiB unacknowledged
+    // at most past what the socket took), so nothing has been evicted yet either.
+    heldAt = runtime.stats().outputBytesTotal;
+    peer.ws.resume();
+    const started = await peer.answer(startId, 60_000);
     expect(heldAt).toBeGreaterThan(0);
     expect(heldAt).toBeLessThan(size);
     expect(started.result).toEqual({ processId: 'p', sandboxType: 'none' });
@@ -207,10 +167,10 @@ describe('wire backpressure without client flowControl', () => {
 
   it('lets a process run to completion while its session is detached, and reports the loss', async () => {
     const { runtime, server, logs } = await setup();
-    const { peer, sessionId } = await RawPeer.open(server.url, null);
+    const { peer, sessionId } = await openRaw(server.url, null);
     const size = 32 * MiB;
     peer.ws.pause();
-    void peer.request('process/start', {
+    peer.request('process/start', {
       processId: 'd',
       argv: seqHead(size),
       cwd: CWD,

@@ -1,174 +1,41 @@
 /**
  * Black-box wire tests: a real `execvisor serve` process (run `npm run build` first) driven by a
- * raw `ws` client, checking the exact JSON of the protocol.
+ * raw `ws` client, checking the exact JSON of the protocol. One server serves every test that does
+ * not need a fresh one (its own flags, environment, counters, or its death).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { killAllCli, runCli } from '../helpers/cli.js';
 import { eventually, isDead } from '../helpers/process.js';
+import { RawClient, refusedUpgradeStatus, type Json } from '../helpers/raw-ws.js';
+import { spawnServe, stopAll, type ServeProcess } from '../helpers/serve.js';
 
-const MAIN = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
 const CWD = tmpdir();
 const PATH_ENV = { PATH: '/usr/bin:/bin' };
 
-// Raw protocol messages: their shape is what the assertions check.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = Record<string, any>;
-
-/** A raw client: every inbound message is kept, and tests wait for the one they need. */
-class RawClient {
-  readonly ws: WebSocket;
-  readonly messages: Json[] = [];
-  readonly #waiters = new Set<() => void>();
-  #nextId = 1;
-  closeCode: number | null = null;
-
-  constructor(url: string, headers: Record<string, string> = {}) {
-    this.ws = new WebSocket(url, { headers });
-    this.ws.on('message', (data) => {
-      this.messages.push(JSON.parse((data as Buffer).toString()) as Json);
-      for (const wake of [...this.#waiters]) wake();
-    });
-    this.ws.on('close', (code) => {
-      this.closeCode = code;
-      for (const wake of [...this.#waiters]) wake();
-    });
-  }
-
-  async opened(): Promise<this> {
-    await once(this.ws, 'open');
-    return this;
-  }
-
-  send(message: Json | string): void {
-    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
-  }
-
-  /** Sends a request with a fresh id; returns the id. */
-  request(method: string, params?: unknown): number {
-    const id = this.#nextId++;
-    this.send(params === undefined ? { id, method } : { id, method, params });
-    return id;
-  }
-
-  /** The first message (from `from` on) matching `predicate`, waiting for it if need be. */
-  waitFor(predicate: (message: Json) => boolean, what = 'message', timeoutMs = 10_000): Promise<Json> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const found = this.messages.find(predicate);
-        if (found !== undefined) return finish(() => resolve(found));
-        if (this.closeCode !== null)
-          return finish(() => reject(new Error(`closed (${this.closeCode}) waiting for ${what}`)));
-      };
-      const timer = setTimeout(
-        () => finish(() => reject(new Error(`timed out waiting for ${what}`))),
-        timeoutMs,
-      );
-      const finish = (settle: () => void) => {
-        clearTimeout(timer);
-        this.#waiters.delete(check);
-        settle();
-      };
-      this.#waiters.add(check);
-      check();
-    });
-  }
-
-  response(id: number): Promise<Json> {
-    return this.waitFor((m) => m.id === id && !('method' in m), `response ${id}`);
-  }
-
-  async call(method: string, params?: unknown): Promise<Json> {
-    return this.response(this.request(method, params));
-  }
-
-  async result(method: string, params?: unknown): Promise<Json> {
-    const message = await this.call(method, params);
-    if (message.error !== undefined) throw new Error(`${method}: ${JSON.stringify(message.error)}`);
-    return message.result as Json;
-  }
-
-  async handshake(extra: Json = {}): Promise<Json> {
-    const result = await this.result('initialize', { clientName: 'wire-test', ...extra });
-    this.send({ method: 'initialized', params: {} });
-    return result;
-  }
-
-  async closed(): Promise<number> {
-    if (this.closeCode !== null) return this.closeCode;
-    const [code] = (await once(this.ws, 'close')) as [number];
-    return code;
-  }
-}
-
-interface ServerProcess {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly port: number;
-  stderr(): string;
-}
-
-const servers: ChildProcess[] = [];
 const clients: RawClient[] = [];
+let shared: ServeProcess;
 
-async function spawnServer(args: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--listen', 'ws://127.0.0.1:0', ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  servers.push(child);
-  let stderr = '';
-  child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
-  let stdout = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (data: Buffer) => {
-      stdout += data.toString();
-      const newline = stdout.indexOf('\n');
-      if (newline >= 0) resolve(stdout.slice(0, newline));
-    });
-    child.once('exit', (code) =>
-      reject(new Error(`server exited (${code}) before its ready line: ${stderr}`)),
-    );
-  });
-  return { child, url, port: Number(new URL(url).port), stderr: () => stderr };
+/** The server shared by the tests that need nothing of their own. */
+function sharedServer(): ServeProcess {
+  return shared;
+}
+
+/** A server of the test's own, with extra flags or environment (stopped after the file). */
+function spawnServer(args: string[] = [], env: Record<string, string> = {}): Promise<ServeProcess> {
+  return spawnServe(args, { ...process.env, ...env });
 }
 
 async function connect(url: string, headers?: Record<string, string>): Promise<RawClient> {
-  const client = new RawClient(url, headers);
+  const client = await RawClient.open(url, headers);
   clients.push(client);
-  return client.opened();
+  return client;
 }
 
 /** The HTTP status of a refused upgrade. */
-async function refusedStatus(url: string, headers: Record<string, string>): Promise<number> {
-  const ws = new WebSocket(url, { headers });
-  ws.on('error', () => {});
-  const [request, response] = (await once(ws, 'unexpected-response')) as [
-    { destroy(): void },
-    { statusCode: number },
-  ];
-  request.destroy();
-  return response.statusCode;
-}
-
-async function runCli(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  const child = spawn(process.execPath, [MAIN, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  servers.push(child);
-  let stderr = '';
-  let stdout = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stderr, stdout };
+function refusedStatus(url: string, headers: Record<string, string>): Promise<number> {
+  return refusedUpgradeStatus(url, headers);
 }
 
 function startParams(processId: string, argv: string[], extra: Json = {}): Json {
@@ -198,25 +65,22 @@ async function readAll(client: RawClient, processId: string, from: number | null
   }
 }
 
-beforeAll(() => {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`);
+beforeAll(async () => {
+  shared = await spawnServe();
 });
 
-afterEach(async () => {
+afterEach(() => {
   for (const client of clients.splice(0)) client.ws.terminate();
-  await Promise.all(
-    servers.splice(0).map(async (child) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      await exited;
-    }),
-  );
+});
+
+afterAll(async () => {
+  await stopAll();
+  await killAllCli();
 });
 
 describe('wire: handshake and envelope', () => {
   it('answers initialize with a {}-compatible result and starts `true`', async () => {
-    const server = await spawnServer();
+    const server = sharedServer();
     const client = await connect(server.url);
     const init = await client.call('initialize', { clientName: 'wire-test' });
     expect(init).not.toHaveProperty('jsonrpc');
@@ -243,7 +107,7 @@ describe('wire: handshake and envelope', () => {
   });
 
   it('answers a message that is not JSON with id -1 and keeps the connection', async () => {
-    const server = await spawnServer();
+    const server = sharedServer();
     const client = await connect(server.url);
     client.send('not-json');
     const error = await client.waitFor((m) => m.id === -1);
@@ -261,7 +125,7 @@ describe('wire: handshake and envelope', () => {
   });
 
   it('echoes string ids and answers unknown methods with -32601', async () => {
-    const server = await spawnServer();
+    const server = sharedServer();
     const client = await connect(server.url);
     client.send({ id: 'abc', method: 'process/frobnicate', params: {} });
     const answer = await client.waitFor((m) => m.id === 'abc');
@@ -272,7 +136,7 @@ describe('wire: handshake and envelope', () => {
   });
 
   it('enforces the handshake order with the exact texts', async () => {
-    const server = await spawnServer();
+    const server = sharedServer();
     const client = await connect(server.url);
     const early = await client.call('process/read', { processId: 'x' });
     expect(early.error).toMatchObject({
@@ -295,7 +159,7 @@ describe('wire: handshake and envelope', () => {
   });
 
   it('names the missing field of bad params', async () => {
-    const server = await spawnServer();
+    const server = sharedServer();
     const client = await connect(server.url);
     const answer = await client.call('initialize', {});
     expect(answer.error).toMatchObject({ code: -32602, message: 'missing field `clientName`' });
@@ -308,7 +172,7 @@ describe('wire: handshake and envelope', () => {
     ['a client error', { id: 7, error: { code: 1, message: 'x' } }],
   ] as const) {
     it(`closes the connection without a reply on ${label}`, async () => {
-      const server = await spawnServer();
+      const server = sharedServer();
       const client = await connect(server.url);
       client.send(message);
       await client.closed();
@@ -319,7 +183,7 @@ describe('wire: handshake and envelope', () => {
 
 describe('wire: processes', () => {
   it('lets exactly one of two starts with one id win', async () => {
-    const server = await spawnServer();
+    const server = sharedServer();
     const client = await connect(server.url);
     await client.handshake();
     const a = client.request('process/start', startParams('dup', ['sleep', '5']));
@@ -334,7 +198,7 @@ describe('wire: processes', () => {
   });
 
   it('terminates a running process, then reports running:false', async () => {
-    const server = await spawnServer();
+    const server = sharedServer();
     const client = await connect(server.url);
     await client.handshake();
     await client.result('process/start', startParams('t', ['sleep', '30']));
@@ -349,7 +213,7 @@ describe('wire: processes', () => {
   });
 
   it('sends output, exit and close notifications with one seq counter (they may precede the start answer)', async () => {
-    const server = await spawnServer();
+    const server = sharedServer();
     const client = await connect(server.url);
     await client.handshake();
     const id = client.request(
@@ -373,7 +237,7 @@ describe('wire: processes', () => {
   });
 
   it('returns exact output through a read loop from afterSeq null', async () => {
-    const server = await spawnServer();
+    const server = sharedServer();
     const client = await connect(server.url);
     await client.handshake();
     const script = 'i=0; while [ $i -lt 200 ]; do echo "line $i"; i=$((i+1)); done';
@@ -384,7 +248,7 @@ describe('wire: processes', () => {
   });
 
   it('writes to a piped stdin in order, and answers stdinClosed without pipeStdin', async () => {
-    const server = await spawnServer();
+    const server = sharedServer();
     const client = await connect(server.url);
     await client.handshake();
     // Start and writes sent back to back: the writes must see the process, in order.
@@ -409,8 +273,25 @@ describe('wire: processes', () => {
     await client.result('process/terminate', { processId: 'nopipe' });
   });
 
+  it('signals the process group with process/signal, and names bad signals and ids', async () => {
+    const server = sharedServer();
+    const client = await connect(server.url);
+    await client.handshake();
+    const script = 'trap "echo got-int; exit 4" INT; echo ready; while :; do sleep 0.05; done';
+    await client.result('process/start', startParams('sig', ['/bin/sh', '-c', script]));
+    await client.until(() => client.outputOf('sig').includes('ready') || undefined, 'the ready line');
+    expect(await client.result('process/signal', { processId: 'sig', signal: 'interrupt' })).toEqual({});
+    const exited = await client.waitFor((m) => m.method === 'process/exited' && m.params.processId === 'sig');
+    expect(exited.params.exitCode).toBe(4);
+    expect(client.outputOf('sig')).toContain('got-int');
+    const bad = await client.call('process/signal', { processId: 'sig', signal: 'SIGNOPE' });
+    expect(bad.error).toMatchObject({ code: -32602, data: { code: 'EXEC_ERR_INVALID_ARGUMENT' } });
+    const unknown = await client.call('process/signal', { processId: 'ghost', signal: 'kill' });
+    expect(unknown.error).toMatchObject({ code: -32600, message: 'unknown process id ghost' });
+  });
+
   it('does not let a 60 s long-poll read delay a concurrent start', async () => {
-    const server = await spawnServer();
+    const server = sharedServer();
     const client = await connect(server.url);
     await client.handshake();
     await client.result('process/start', startParams('quiet', ['sleep', '60']));
@@ -446,7 +327,7 @@ describe('wire: processes', () => {
   });
 
   it('resumes a detached session and reads on without a gap', async () => {
-    const server = await spawnServer();
+    const server = sharedServer();
     const first = await connect(server.url);
     const { sessionId } = await first.handshake({ resumeSessionId: null });
     const script = 'i=0; while [ $i -lt 40 ]; do echo "n$i"; i=$((i+1)); sleep 0.01; done';
@@ -475,7 +356,7 @@ describe('wire: processes', () => {
   });
 
   it('keeps a detached session alive and its processes running until resumed', async () => {
-    const server = await spawnServer();
+    const server = sharedServer();
     const client = await connect(server.url);
     // Every session detaches, as upstream's do, whether or not the client sent resumeSessionId.
     const { sessionId, capabilities } = await client.handshake();
@@ -512,7 +393,7 @@ describe('wire: HTTP, security and limits', () => {
   });
 
   it('refuses a handshake with an Origin header (403)', async () => {
-    const server = await spawnServer();
+    const server = sharedServer();
     expect(await refusedStatus(server.url, { Origin: 'http://evil.example' })).toBe(403);
   });
 
@@ -533,7 +414,7 @@ describe('wire: HTTP, security and limits', () => {
   });
 
   it('closes a socket that sends a 20 MiB frame with 1009, and only that one', async () => {
-    const server = await spawnServer();
+    const server = sharedServer();
     const other = await connect(server.url);
     await other.handshake();
     const big = await connect(server.url);
@@ -561,7 +442,9 @@ describe('wire: HTTP, security and limits', () => {
     expect(stdioLike.stderr).toContain(
       'unsupported --listen URL `stdio://x`; expected `ws://IP:PORT` or `stdio`',
     );
-    const open = await runCli(['serve', '--listen', 'ws://0.0.0.0:0'], { EXEC_SERVER_TOKEN: '' });
+    const open = await runCli(['serve', '--listen', 'ws://0.0.0.0:0'], {
+      env: { ...process.env, EXEC_SERVER_TOKEN: '' },
+    });
     expect(open.code).toBe(2);
     expect(open.stderr).toContain('without a token');
   });

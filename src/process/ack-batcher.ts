@@ -1,8 +1,8 @@
 /**
- * Server-side acknowledgements for processes the server flow-controls on a client's behalf (the
- * client started them without `flowControl`): acks are coalesced per process and sent once a batch
- * of bytes is reached or on the next turn of the event loop, so a stream of small chunks does not
- * cost one control message to the process's worker per chunk.
+ * Acknowledgements of delivered output, coalesced per process and sent once a batch of bytes is
+ * reached or on the next turn of the event loop, so a stream of small chunks does not cost one
+ * acknowledgement per chunk. The server uses it for processes it flow-controls on a client's behalf
+ * (acknowledging what left in notifications), the client for what `events$` delivered.
  */
 import type { ExecProcess } from '../core/types.js';
 
