@@ -90,7 +90,8 @@ describe('memory bounds: the output budget', () => {
     const budget = 16 * MiB;
     const processes = 12;
     const runtime = await runtimeWith({ outputBudgetBytes: budget, workers: 2 });
-    const server = await startServer({ runtime });
+    // No detach TTL: the session ends with its connection (with one, it would wait to be resumed).
+    const server = await startServer({ runtime, detachTtlMs: 0 });
     cleanups.push(() => server.close());
     const client = await rawClient(server.url);
     // It reads its socket (so notifications are not what holds anything back) but never acknowledges.
