@@ -43,6 +43,10 @@ export interface ActorLaunch {
   readonly flowControl: FlowControl | null;
   /** Coalescing: flush once a batch holds this many bytes (else at the end of the tick). */
   readonly batchBytes: number;
+  /** The backend the runtime chose (src/spawn/backend.ts). */
+  readonly spawner: 'native' | 'node';
+  /** The cgroup directory to create for this process (containment), or null without cgroups. */
+  readonly cgroup: string | null;
 }
 
 export type ActorEvent =

@@ -21,6 +21,20 @@ export interface ExecRuntimeOptions {
   readonly closeTimeoutMs?: number;
   /** Where the runtime logs; default: nowhere. */
   readonly logger?: Logger;
+  /**
+   * What starts processes: `native` (the addon built from src/native/ on Linux: clone + exec, whose
+   * cost does not grow with this process's memory) or `node` (child_process for pipes, node-pty for
+   * terminals). Default: native where it loads, else node with a warning. Asking for native where
+   * it does not load is an error.
+   */
+  readonly spawner?: 'native' | 'node';
+  /**
+   * How each process's whole tree (background jobs, `setsid` daemons) is kept killable: `cgroup` (a
+   * cgroup v2 per process, killed with cgroup.kill) or `process-group` (its process group, and
+   * whatever still holds its output). Default: cgroup where this process may create cgroups under
+   * its own, else process-group with a warning. Asking for cgroup where it cannot be had is an error.
+   */
+  readonly containment?: 'cgroup' | 'process-group';
 }
 
 export interface ResolvedRuntimeOptions {
@@ -31,6 +45,10 @@ export interface ResolvedRuntimeOptions {
   readonly batchBytes: number;
   readonly closeTimeoutMs: number;
   readonly logger: Logger;
+  /** `auto`: native where it loads (decided when the runtime is created). */
+  readonly spawner: 'native' | 'node' | 'auto';
+  /** `auto`: cgroup where it can be had (decided when the runtime is created). */
+  readonly containment: 'cgroup' | 'process-group' | 'auto';
 }
 
 export const RUNTIME_DEFAULTS = Object.freeze({
@@ -40,6 +58,8 @@ export const RUNTIME_DEFAULTS = Object.freeze({
   maxProcesses: 4096,
   batchBytes: 64 * 1024,
   closeTimeoutMs: 5_000,
+  spawner: 'auto',
+  containment: 'auto',
 });
 
 export function resolveRuntimeOptions(options: ExecRuntimeOptions = {}): ResolvedRuntimeOptions {
@@ -72,7 +92,29 @@ export function resolveRuntimeOptions(options: ExecRuntimeOptions = {}): Resolve
       2 ** 31 - 1,
     ),
     logger: options.logger ?? silentLogger,
+    spawner: oneOf('spawner', options.spawner, ['native', 'node'] as const, RUNTIME_DEFAULTS.spawner),
+    containment: oneOf(
+      'containment',
+      options.containment,
+      ['cgroup', 'process-group'] as const,
+      RUNTIME_DEFAULTS.containment,
+    ),
   });
+}
+
+function oneOf<T extends string, F extends string>(
+  name: string,
+  value: unknown,
+  allowed: readonly T[],
+  fallback: F,
+): T | F {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(
+      `${name} must be one of ${allowed.map((item) => JSON.stringify(item)).join(', ')}, got ${show(value)}`,
+    );
+  }
+  return value as T;
 }
 
 export function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {

@@ -14,6 +14,8 @@ import type { ExtraFd, SpawnRequest } from './types.js';
 
 export interface PrepareDeps {
   readonly host?: HostView;
+  /** The backend sets argv[0] and passes extra descriptors under a terminal itself: no shim. */
+  readonly directTerminal?: boolean;
 }
 
 export interface PreparedSpawn {
@@ -40,12 +42,13 @@ export function prepareSpawn(launch: ActorLaunch, deps?: PrepareDeps): PreparedS
   if (wrapper === undefined) throw new EmptyArgvError();
   const base = { cwd: launch.cwd, env: launch.env, pipeStdin: launch.pipeStdin, size: launch.size };
   const extraFds = extraDescriptors(prepared);
+  const shimTerminal = launch.tty && deps?.directTerminal !== true;
 
   let request: SpawnRequest;
   if (wrapper === file) {
     // Unwrapped: pipes set argv[0] natively; the terminal backend needs the shim for a custom arg0.
     request =
-      launch.tty && arg0 !== file
+      shimTerminal && arg0 !== file
         ? shimRequest(base, file, [arg0, ...args], [])
         : { ...base, file, argv: [arg0, ...args], extraFds: [] };
   } else {
@@ -53,7 +56,7 @@ export function prepareSpawn(launch: ActorLaunch, deps?: PrepareDeps): PreparedS
     // custom arg0 goes through the shim inside the wrapper.
     const argv = arg0 !== file ? shimInner(prepared.argv, file, arg0) : [...prepared.argv];
     request =
-      launch.tty && extraFds.length > 0
+      shimTerminal && extraFds.length > 0
         ? shimRequest(base, wrapper, argv, extraFds)
         : {
             ...base,

@@ -1,0 +1,70 @@
+/**
+ * The one place that picks a spawn backend. The runtime decides once, at creation, from its
+ * `spawner` option (`chooseSpawner`, main thread); each actor then starts its child with
+ * `startChild` (worker thread): the native spawner, or the node backends (child_process for pipes,
+ * node-pty for terminals), which stay the fallback where the addon does not load and on macOS.
+ */
+import { InvalidArgumentError, SpawnError } from '../errors.js';
+import type { ProcessCgroup } from './cgroup.js';
+import type { NativeStatus } from './native-binding.js';
+import { spawnNative } from './native-backend.js';
+import { spawnPipes } from './pipe-backend.js';
+import { spawnPty } from './pty-backend.js';
+import { signalGroup } from './signals.js';
+import type { SpawnHandlers, SpawnRequest, SpawnedChild } from './types.js';
+
+export type SpawnerKind = 'native' | 'node';
+
+/**
+ * The spawner a runtime uses: `native` wherever the addon loads unless `node` is asked for. Asking
+ * for `native` where it does not load is an error; falling back by default comes with a warning.
+ */
+export function chooseSpawner(
+  requested: SpawnerKind | 'auto',
+  native: NativeStatus,
+): { readonly kind: SpawnerKind; readonly warning: string | null } {
+  if (requested === 'node') return { kind: 'node', warning: null };
+  if (native.available) return { kind: 'native', warning: null };
+  if (requested === 'native') {
+    throw new InvalidArgumentError(`spawner "native" is not available here: ${native.reason}`);
+  }
+  return {
+    kind: 'node',
+    warning: `the native spawner is not available (${native.reason}); spawning with child_process and node-pty`,
+  };
+}
+
+/** Whether the backend sets argv[0] and passes extra descriptors under a terminal by itself. */
+export function terminalIsDirect(kind: SpawnerKind): boolean {
+  return kind === 'native';
+}
+
+/**
+ * Starts the child with the chosen backend, in `cgroup` when given: the native child joins it before
+ * exec; a node child is moved in right after its spawn returns (the program has started by then, so
+ * a process it forks in that instant stays outside: see docs/operations.md).
+ */
+export function startChild(
+  kind: SpawnerKind,
+  request: SpawnRequest,
+  handlers: SpawnHandlers,
+  tty: boolean,
+  cgroup: ProcessCgroup | null,
+): SpawnedChild {
+  if (kind === 'native') {
+    return spawnNative(request, handlers, { tty, cgroupProcsFd: cgroup?.procsFd ?? null });
+  }
+  const child = (tty ? spawnPty : spawnPipes)(request, handlers);
+  if (cgroup !== null) {
+    try {
+      cgroup.join(child.pid);
+    } catch (error) {
+      signalGroup(child.pid, 'SIGKILL');
+      throw new SpawnError(
+        `failed to spawn \`${request.argv[0] ?? request.file}\`: could not move it into its cgroup: ${String(error)}`,
+        { cause: error },
+      );
+    }
+  }
+  return child;
+}
