@@ -6,7 +6,7 @@ import { stderrLogger } from '../core/logger.js';
 import { sandboxConfigFromFlags } from '../sandbox/index.js';
 import { runCommand } from './run.js';
 import { registerLoadCommand } from './load.js';
-import { registerServeCommand } from './serve.js';
+import { registerServeCommand, spawnerOption } from './serve.js';
 import { ExecServerClient } from '../client/index.js';
 
 const program = new Command('execvisor')
@@ -34,6 +34,7 @@ program
   .option('--network', 'with --sandbox: allow network access', false)
   .option('--remote <url>', 'run through an exec server at ws://IP:PORT instead of in-process')
   .option('--token-file <file>', 'with --remote: file holding the bearer token')
+  .addOption(spawnerOption())
   .action(async (command: string[], flags: RunFlags) => {
     const env = flags.cleanEnv ? {} : definedEnv();
     const sandbox =
@@ -47,7 +48,7 @@ program
           });
     const backend =
       flags.remote === undefined
-        ? await ExecRuntime.create({ logger: stderrLogger('warn') })
+        ? await ExecRuntime.create({ logger: stderrLogger('warn'), spawner: flags.spawner })
         : await ExecServerClient.connect(flags.remote, {
             token: await readToken(flags.tokenFile),
             clientName: 'execvisor-run',
@@ -73,6 +74,7 @@ interface RunFlags {
   network: boolean;
   remote?: string;
   tokenFile?: string;
+  spawner?: 'native' | 'node';
 }
 
 function collect(value: string, previous: string[]): string[] {

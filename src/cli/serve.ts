@@ -25,6 +25,8 @@ export interface ServeFlags {
   retainedBytes?: number;
   detachTtlMs?: number;
   workers?: number;
+  spawner?: 'native' | 'node';
+  containment?: 'cgroup' | 'process-group';
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -34,6 +36,14 @@ function integer(value: string): number {
     throw new CommanderArgumentError(`expected a non-negative integer, got ${JSON.stringify(value)}`);
   }
   return n;
+}
+
+/** `--spawner`, shared by serve, run and load. */
+export function spawnerOption(): Option {
+  return new Option(
+    '--spawner <kind>',
+    'what starts processes: native (the built addon, Linux) or node (child_process, node-pty); default native where it loads',
+  ).choices(['native', 'node']);
 }
 
 export function registerServeCommand(program: Command): Command {
@@ -63,6 +73,13 @@ export function registerServeCommand(program: Command): Command {
       integer,
     )
     .option('--workers <n>', 'worker threads hosting processes (default: min(cores, 4))', integer)
+    .addOption(spawnerOption())
+    .addOption(
+      new Option(
+        '--containment <kind>',
+        "how each process's whole tree is kept killable (default: cgroup where the server may create one)",
+      ).choices(['cgroup', 'process-group']),
+    )
     .addOption(
       new Option('--log-level <level>', 'stderr log level')
         .choices(['debug', 'info', 'warn', 'error'])
@@ -108,6 +125,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
       workers: flags.workers,
       retainedBytesPerProcess: flags.retainedBytes,
       maxProcesses: flags.maxProcesses,
+      spawner: flags.spawner,
+      containment: flags.containment,
       logger,
     });
   } catch (error) {

@@ -159,10 +159,21 @@ export class ProcessCgroup {
     return this.#procs;
   }
 
-  /** Moves a process that is already running into the cgroup (the node spawner's way). */
+  /**
+   * Moves a process that is already running into the cgroup, and then whatever it has forked so far
+   * (the node spawner's way: its child runs before it can be moved). A descendant that already left
+   * (a double fork finished in that instant) is out of reach: docs/operations.md.
+   */
   join(pid: number): void {
     if (this.#procs === null) throw new Error('the cgroup is already sealed');
     writeSync(this.#procs, String(pid));
+    for (const child of childrenOf(pid)) {
+      try {
+        this.join(child);
+      } catch {
+        // exited meanwhile
+      }
+    }
   }
 
   /** No more joins: closes `cgroup.procs`. */
@@ -193,6 +204,27 @@ export class ProcessCgroup {
     sweeper ??= setInterval(sweepLingering, SWEEP_INTERVAL_MS);
     sweeper.unref();
   }
+}
+
+/** The children of every thread of `pid` (/proc/<pid>/task/<tid>/children). */
+function childrenOf(pid: number): number[] {
+  const found: number[] = [];
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return found;
+  }
+  for (const task of tasks) {
+    try {
+      for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ')) {
+        if (child.trim() !== '') found.push(Number(child));
+      }
+    } catch {
+      // exited meanwhile, or a kernel without CONFIG_PROC_CHILDREN
+    }
+  }
+  return found;
 }
 
 const SWEEP_INTERVAL_MS = 2_000;

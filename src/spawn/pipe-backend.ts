@@ -76,6 +76,11 @@ export function spawnPipes(request: SpawnRequest, handlers: SpawnHandlers): Spaw
       child.stdout!.resume();
       child.stderr!.resume();
     },
+    abandonOutput() {
+      // 'close' follows once both streams are closed (the exit is known by then).
+      child.stdout!.destroy();
+      child.stderr!.destroy();
+    },
   };
 }
 

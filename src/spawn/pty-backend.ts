@@ -189,6 +189,9 @@ export function spawnPty(request: SpawnRequest, handlers: SpawnHandlers): Spawne
     resume() {
       master.resume();
     },
+    abandonOutput() {
+      endStream();
+    },
   };
 }
 

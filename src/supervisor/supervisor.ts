@@ -94,6 +94,7 @@ export class Supervisor {
   #readyWaiters: (() => void)[] = [];
   #live = 0;
   #closed = false;
+  #destroying: Promise<void> | null = null;
   #stats = {
     startsTotal: 0,
     startFailuresTotal: 0,
@@ -427,8 +428,13 @@ export class Supervisor {
     await this.destroy();
   }
 
-  /** At once: kill every process tree and stop the workers. */
-  async destroy(): Promise<void> {
+  /** At once: kill every process tree and stop the workers. Idempotent. */
+  destroy(): Promise<void> {
+    this.#destroying ??= this.#destroy();
+    return this.#destroying;
+  }
+
+  async #destroy(): Promise<void> {
     this.#closed = true;
     const runtimeDir = this.#containment.runtimeDir;
     if (runtimeDir !== null) this.#containment.kill(runtimeDir);
