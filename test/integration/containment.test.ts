@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { ExecRuntime, type ExecBackend, type ExecProcess } from '../../src/index.js';
 import { ExecServerClient } from '../../src/client/index.js';
 import { expectAllDie } from '../helpers/embedder.js';
-import { isDead, waitForOutput } from '../helpers/process.js';
+import { eventually, isDead, waitForOutput } from '../helpers/process.js';
 import { spawnServe, stopAll } from '../helpers/serve.js';
 
 const CWD = tmpdir();
@@ -230,45 +230,47 @@ describe.each([
 });
 
 describe.each(SPAWNERS)('containment of `execvisor serve`, spawner %s', (spawner) => {
-  async function serveTree(): Promise<{
+  /** A server with two trees: one whose leader runs, and one whose process closed, leaving daemons. */
+  async function serveTrees(): Promise<{
     server: Awaited<ReturnType<typeof spawnServe>>;
     client: ExecServerClient;
-    tree: Tree;
+    pids: number[];
   }> {
     const server = await spawnServe(['--spawner', spawner, '--containment', 'cgroup']);
     const client = await ExecServerClient.connect(server.url, { clientName: 'containment-test' });
-    const tree = await startTree(client, 'stays');
-    return { server, client, tree };
+    const running = await startTree(client, 'stays');
+    const finished = await startTree(client, 'exits');
+    await finished.process.closed;
+    expect(isDead(finished.quiet)).toBe(false);
+    return { server, client, pids: [...treePids(running), ...treePids(finished)] };
   }
 
-  it('a dropped connection (its session closed) kills the whole tree', async () => {
-    const { client, tree } = await serveTree();
+  it('a dropped connection (its session closed) kills every tree of its session', async () => {
+    const { client, pids } = await serveTrees();
     await client.disconnect();
-    await expectAllDie(treePids(tree), 'tree member');
+    await expectAllDie(pids, 'tree member');
   });
 
-  it('SIGTERM of the server kills the whole tree', async () => {
-    const { server, client, tree } = await serveTree();
+  it('SIGTERM of the server kills every tree', async () => {
+    const { server, client, pids } = await serveTrees();
     const exited = once(server.child, 'exit');
     server.child.kill('SIGTERM');
     await exited;
     await client.disconnect();
-    await expectAllDie(treePids(tree), 'tree member');
+    await expectAllDie(pids, 'tree member');
   });
 
-  it('SIGKILL of the server kills the whole tree (the orphan reaper kills its cgroup)', async () => {
-    const { server, client, tree } = await serveTree();
+  it('SIGKILL of the server kills every tree (the orphan reaper kills its cgroup)', async () => {
+    const { server, client, pids } = await serveTrees();
     const cgroupLine = /containment: cgroup v2, one cgroup per process under (\S+)/.exec(server.stderr());
     expect(cgroupLine, server.stderr()).not.toBeNull();
     const exited = once(server.child, 'exit');
     server.child.kill('SIGKILL');
     await exited;
     await client.disconnect();
-    await expectAllDie(treePids(tree), 'tree member');
+    await expectAllDie(pids, 'tree member');
     // The reaper also removes the server's cgroups once they are empty.
     const dir = cgroupLine![1]!;
-    const deadline = Date.now() + 5_000;
-    while (existsSync(dir) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(existsSync(dir)).toBe(false);
+    await eventually(() => !existsSync(dir), `${dir} to be removed`);
   });
 });
