@@ -117,17 +117,18 @@ void Fd::reset(int fd) {
 }
 
 bool KernelSupported(std::string* reason) {
-  // pidfd_open (5.3) and waitid(P_PIDFD) (5.4) come with CLONE_PIDFD (5.2).
+  // pidfd_open (5.3) and waitid(P_PIDFD) (5.4) come with CLONE_PIDFD (5.2). Only ENOSYS says the
+  // kernel lacks it; EMFILE and the like are this moment's trouble and show up at the next spawn.
   long pidfd = syscall(SYS_pidfd_open, getpid(), 0);
-  if (pidfd < 0) {
-    *reason = std::string("pidfd_open: ") + strerror(errno) + " (Linux 5.4 or later is needed)";
+  if (pidfd >= 0) {
+    close(static_cast<int>(pidfd));
+  } else if (errno == ENOSYS) {
+    *reason = "pidfd_open is missing (Linux 5.4 or later is needed)";
     return false;
   }
-  close(static_cast<int>(pidfd));
   // close_range with CLOSE_RANGE_CLOEXEC (5.11), over a range no descriptor can be in.
-  if (syscall(SYS_close_range, ~0U - 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-    *reason = std::string("close_range(CLOSE_RANGE_CLOEXEC): ") + strerror(errno) +
-              " (Linux 5.11 or later is needed)";
+  if (syscall(SYS_close_range, ~0U - 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0 && (errno == ENOSYS || errno == EINVAL)) {
+    *reason = "close_range(CLOSE_RANGE_CLOEXEC) is missing (Linux 5.11 or later is needed)";
     return false;
   }
   return true;

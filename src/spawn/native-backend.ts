@@ -55,13 +55,22 @@ function program(request: SpawnRequest): string {
   return request.argv[0] ?? request.file;
 }
 
-/** `failed to spawn \`prog\`: <OS reason> (os error N)`, with the step when it was not the exec. */
+/**
+ * `failed to spawn \`prog\`: <OS reason> (os error N)`, as the reference server words it, whatever
+ * step failed (exec, a pipe, the terminal); the two steps whose reason would mislead without
+ * context say what they were.
+ */
 function spawnFailure(request: SpawnRequest, error: unknown): SpawnError {
   if (error instanceof SpawnError) return error;
   let reason: string;
   if (isNativeSystemError(error)) {
-    const step = error.syscall === 'execve' ? '' : `${error.syscall}: `;
-    reason = `${step}${error.osMessage} (os error ${error.errno})`;
+    const context =
+      error.syscall === 'chdir'
+        ? `cwd \`${request.cwd}\`: `
+        : error.syscall === 'write cgroup.procs'
+          ? 'joining its cgroup: '
+          : '';
+    reason = `${context}${error.osMessage} (os error ${error.errno})`;
   } else {
     reason = error instanceof Error ? error.message : String(error);
   }
