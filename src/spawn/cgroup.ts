@@ -73,11 +73,16 @@ export function ownCgroupDir(
   if (mounts.length === 0) return { error: 'no cgroup2 file system is mounted (/proc/self/mountinfo)' };
   for (const { mountPoint, root } of mounts) {
     // The path is relative to the cgroup namespace root; a mount may expose only a subtree of it.
-    if (root === '/') return { dir: join(mountPoint, path) };
-    if (path === root || path.startsWith(`${root}/`))
-      return { dir: join(mountPoint, path.slice(root.length)) };
+    if (root === '/') return { dir: withoutTrailingSlash(join(mountPoint, path)) };
+    if (path === root || path.startsWith(`${root}/`)) {
+      return { dir: withoutTrailingSlash(join(mountPoint, path.slice(root.length))) };
+    }
   }
   return { error: `this process's cgroup ${path} is not under any cgroup2 mount` };
+}
+
+function withoutTrailingSlash(path: string): string {
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }
 
 /** Writes "1" to `cgroup.kill`: SIGKILL to every process in the cgroup and below. False if gone. */
