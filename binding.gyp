@@ -12,6 +12,8 @@
             "src/native/addon.cc",
             "src/native/data-fd.cc",
             "src/native/exit-watch.cc",
+            "src/native/loop-state.cc",
+            "src/native/pipe-reader.cc",
             "src/native/spawn.cc",
             "src/native/terminal.cc"
           ]

@@ -46,6 +46,9 @@ export async function runProcessActor(task: ActorTask, host: ActorHost, deps?: P
     },
     onClose: () => {
       send({ type: 'closed' });
+      // Like the spawn, the close goes out at once: its latency is one a caller waits for, and
+      // the cleanup after it (removing the cgroup) must not delay it.
+      queue.flush();
       closed();
     },
   };

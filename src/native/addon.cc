@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "loop-state.h"
 #include "native.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -145,7 +146,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("watchExit", Napi::Function::New(env, WatchExit, "watchExit"));
   exports.Set("sealedData", Napi::Function::New(env, SealedData, "sealedData"));
   exports.Set("closeDescriptor", Napi::Function::New(env, CloseDescriptor, "closeDescriptor"));
-  InitExitWatches(env);
+  exports.Set("readPipe", Napi::Function::New(env, ReadPipe, "readPipe"));
+  exports.Set("pauseReader", Napi::Function::New(env, PauseReader, "pauseReader"));
+  exports.Set("resumeReader", Napi::Function::New(env, ResumeReader, "resumeReader"));
+  exports.Set("closeReader", Napi::Function::New(env, CloseReader, "closeReader"));
+  InitLoopState(env);
   return exports;
 }
 

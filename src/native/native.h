@@ -42,9 +42,11 @@ Napi::Value ResizeTerminal(const Napi::CallbackInfo& info);
 Napi::Value WatchExit(const Napi::CallbackInfo& info);
 Napi::Value SealedData(const Napi::CallbackInfo& info);
 Napi::Value CloseDescriptor(const Napi::CallbackInfo& info);
+Napi::Value ReadPipe(const Napi::CallbackInfo& info);
+Napi::Value PauseReader(const Napi::CallbackInfo& info);
+Napi::Value ResumeReader(const Napi::CallbackInfo& info);
+Napi::Value CloseReader(const Napi::CallbackInfo& info);
 
-// Per-environment (per worker thread) state of the exit watches; see exit-watch.cc.
-void InitExitWatches(napi_env env);
 // Whether the running kernel offers what the spawner needs; `reason` says what is missing.
 bool KernelSupported(std::string* reason);
 

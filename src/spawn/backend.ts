@@ -40,8 +40,8 @@ export function terminalIsDirect(kind: SpawnerKind): boolean {
 }
 
 /**
- * Starts the child with the chosen backend, in `cgroup` when given: the native child joins it before
- * exec; a node child is moved in right after its spawn returns (the program has started by then, so
+ * Starts the child with the chosen backend, in `cgroup` when given: the native child is created in
+ * it (or joins it before exec); a node child is moved in right after its spawn returns (the program has started by then, so
  * a process it forks in that instant stays outside: see docs/operations.md).
  */
 export function startChild(
@@ -52,7 +52,7 @@ export function startChild(
   cgroup: ProcessCgroup | null,
 ): SpawnedChild {
   if (kind === 'native') {
-    return spawnNative(request, handlers, { tty, cgroupProcsFd: cgroup?.procsFd ?? null });
+    return spawnNative(request, handlers, { tty, cgroupFd: cgroup?.dirFd ?? null });
   }
   const child = (tty ? spawnPty : spawnPipes)(request, handlers);
   if (cgroup !== null) {

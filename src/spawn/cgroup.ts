@@ -24,7 +24,6 @@ import {
   readFileSync,
   rmdirSync,
   writeFileSync,
-  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 
@@ -141,27 +140,27 @@ export function removeCgroup(dir: string): boolean {
 /** The cgroup of one process, made by the actor that starts it (worker side). */
 export class ProcessCgroup {
   readonly dir: string;
-  #procs: number | null;
+  #dirFd: number | null;
 
-  private constructor(dir: string, procs: number) {
+  private constructor(dir: string, dirFd: number) {
     this.dir = dir;
-    this.#procs = procs;
+    this.#dirFd = dirFd;
   }
 
-  /** Creates the cgroup and opens its `cgroup.procs` for the child to join. */
+  /** Creates the cgroup and opens its directory (the native child is created in it). */
   static create(dir: string): ProcessCgroup {
     mkdirSync(dir);
     try {
-      return new ProcessCgroup(dir, openSync(join(dir, 'cgroup.procs'), constants.O_WRONLY));
+      return new ProcessCgroup(dir, openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY));
     } catch (error) {
       removeCgroup(dir);
       throw error;
     }
   }
 
-  /** The open `cgroup.procs` (close-on-exec; a native child writes "0" to it before exec). */
-  get procsFd(): number | null {
-    return this.#procs;
+  /** The open directory (close-on-exec), for clone3(CLONE_INTO_CGROUP) or a child's own join. */
+  get dirFd(): number | null {
+    return this.#dirFd;
   }
 
   /**
@@ -170,8 +169,8 @@ export class ProcessCgroup {
    * (a double fork finished in that instant) is out of reach: docs/operations.md.
    */
   join(pid: number): void {
-    if (this.#procs === null) throw new Error('the cgroup is already sealed');
-    writeSync(this.#procs, String(pid));
+    if (this.#dirFd === null) throw new Error('the cgroup is already sealed');
+    writeFileSync(join(this.dir, 'cgroup.procs'), String(pid));
     for (const child of childrenOf(pid)) {
       try {
         this.join(child);
@@ -181,11 +180,11 @@ export class ProcessCgroup {
     }
   }
 
-  /** No more joins: closes `cgroup.procs`. */
+  /** No more joins: closes the directory. */
   seal(): void {
-    if (this.#procs === null) return;
-    closeSync(this.#procs);
-    this.#procs = null;
+    if (this.#dirFd === null) return;
+    closeSync(this.#dirFd);
+    this.#dirFd = null;
   }
 
   kill(): boolean {

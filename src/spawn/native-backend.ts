@@ -26,8 +26,8 @@ import type { SpawnHandlers, SpawnRequest, SpawnedChild } from './types.js';
 export interface NativeSpawnOptions {
   /** Run under a new terminal (else pipes). */
   readonly tty: boolean;
-  /** An open `cgroup.procs` the child writes "0" to before exec, or null. Stays the caller's. */
-  readonly cgroupProcsFd: number | null;
+  /** The open directory of the cgroup the child starts in, or null. Stays the caller's. */
+  readonly cgroupFd: number | null;
 }
 
 /** Past this many queued stdin bytes a write waits for the pipe to drain before it is answered. */
@@ -46,8 +46,8 @@ export function spawnNative(
   if (!status.available) throw new SpawnError(`failed to spawn \`${program(request)}\`: ${status.reason}`);
   const native = status.binding;
   return options.tty
-    ? spawnTerminal(native, request, handlers, options.cgroupProcsFd)
-    : spawnPipes(native, request, handlers, options.cgroupProcsFd);
+    ? spawnTerminal(native, request, handlers, options.cgroupFd)
+    : spawnPipes(native, request, handlers, options.cgroupFd);
 }
 
 /** The user's program as the error names it. */
@@ -67,8 +67,8 @@ function spawnFailure(request: SpawnRequest, error: unknown): SpawnError {
     const context =
       error.syscall === 'chdir'
         ? `cwd \`${request.cwd}\`: `
-        : error.syscall === 'write cgroup.procs'
-          ? 'joining its cgroup: '
+        : error.syscall === 'write cgroup.procs' || error.syscall === 'clone3'
+          ? 'starting it in its cgroup: '
           : '';
     reason = `${context}${error.osMessage} (os error ${error.errno})`;
   } else {
@@ -83,7 +83,7 @@ function nativeSpawn(
   request: SpawnRequest,
   stdio: 0 | 1 | 2,
   terminalFd: number,
-  cgroupProcsFd: number | null,
+  cgroupFd: number | null,
 ): [pid: number, pidfd: number, stdin: number, stdout: number, stderr: number] {
   // Files are opened through fs (and closed through it); data descriptors come from the addon.
   const extra: { fd: number; native: boolean }[] = [];
@@ -111,7 +111,7 @@ function nativeSpawn(
       stdio,
       terminalFd,
       extra.map((item) => item.fd),
-      cgroupProcsFd ?? -1,
+      cgroupFd ?? -1,
     );
   } catch (error) {
     throw spawnFailure(request, error);
@@ -152,19 +152,15 @@ function spawnPipes(
   native: NativeSpawnBinding,
   request: SpawnRequest,
   handlers: SpawnHandlers,
-  cgroupProcsFd: number | null,
+  cgroupFd: number | null,
 ): SpawnedChild {
   const [pid, pidfd, stdinFd, stdoutFd, stderrFd] = nativeSpawn(
     native,
     request,
     request.pipeStdin ? 1 : 0,
     -1,
-    cgroupProcsFd,
+    cgroupFd,
   );
-  const stdout = new Socket({ fd: stdoutFd, readable: true, writable: false });
-  const stderr = new Socket({ fd: stderrFd, readable: true, writable: false });
-  const stdin = stdinFd >= 0 ? new Socket({ fd: stdinFd, readable: false, writable: true }) : null;
-
   let exitCode: number | null = null;
   let openStreams = 2;
   let closed = false;
@@ -173,23 +169,14 @@ function spawnPipes(
     closed = true;
     handlers.onClose();
   };
-  for (const [socket, stream] of [
-    [stdout, 'stdout'],
-    [stderr, 'stderr'],
-  ] as const) {
-    let ended = false;
-    const end = () => {
-      if (ended) return;
-      ended = true;
-      openStreams--;
-      maybeClose();
-    };
-    socket.on('data', (data: Buffer) => handlers.onData(stream, data));
-    socket.on('end', end);
-    // A read error ends the stream as EOF would: the child's output is over either way.
-    socket.on('error', end);
-    socket.on('close', end);
-  }
+  const streamEnded = () => {
+    openStreams--;
+    maybeClose();
+  };
+  // The output pipes are read natively (src/native/pipe-reader.cc): all a pipe holds per read.
+  const stdout = new PipeReader(native, stdoutFd, (data) => handlers.onData('stdout', data), streamEnded);
+  const stderr = new PipeReader(native, stderrFd, (data) => handlers.onData('stderr', data), streamEnded);
+  const stdin = stdinFd >= 0 ? new Socket({ fd: stdinFd, readable: false, writable: true }) : null;
   let stdinOpen = stdin !== null;
   stdin?.on('error', () => {
     // EPIPE once the child closed its stdin: later writes report stdinClosed.
@@ -206,8 +193,8 @@ function spawnPipes(
       maybeClose();
     });
   } catch (error) {
-    stdout.destroy();
-    stderr.destroy();
+    stdout.close();
+    stderr.close();
     stdin?.destroy();
     throw error;
   }
@@ -233,10 +220,47 @@ function spawnPipes(
       stderr.resume();
     },
     abandonOutput() {
-      stdout.destroy();
-      stderr.destroy();
+      stdout.close();
+      stderr.close();
     },
   };
+}
+
+/** One output pipe, read by the addon; `onEnd` once, at end of file, a read error or `close()`. */
+class PipeReader {
+  readonly #native: NativeSpawnBinding;
+  #id: number | null;
+  readonly #onEnd: () => void;
+
+  constructor(native: NativeSpawnBinding, fd: number, onData: (data: Buffer) => void, onEnd: () => void) {
+    this.#native = native;
+    this.#onEnd = onEnd;
+    // A read error ends the stream as end of file does: the child's output is over either way.
+    this.#id = native.readPipe(fd, (buffer, length) => {
+      if (buffer !== null) onData(length === buffer.byteLength ? buffer : buffer.subarray(0, length));
+      else this.#end();
+    });
+  }
+
+  pause(): void {
+    if (this.#id !== null) this.#native.pauseReader(this.#id);
+  }
+
+  resume(): void {
+    if (this.#id !== null) this.#native.resumeReader(this.#id);
+  }
+
+  close(): void {
+    if (this.#id === null) return;
+    this.#native.closeReader(this.#id);
+    this.#end();
+  }
+
+  #end(): void {
+    if (this.#id === null) return;
+    this.#id = null;
+    this.#onEnd();
+  }
 }
 
 function writeBounded(stdin: Writable, data: Uint8Array): Promise<'accepted' | 'stdinClosed'> {
@@ -257,7 +281,7 @@ function spawnTerminal(
   native: NativeSpawnBinding,
   request: SpawnRequest,
   handlers: SpawnHandlers,
-  cgroupProcsFd: number | null,
+  cgroupFd: number | null,
 ): SpawnedChild {
   let master: number, childSlave: number, ownSlave: number;
   try {
@@ -267,7 +291,7 @@ function spawnTerminal(
   }
   let pid: number, pidfd: number;
   try {
-    [pid, pidfd] = nativeSpawn(native, request, 2, childSlave, cgroupProcsFd);
+    [pid, pidfd] = nativeSpawn(native, request, 2, childSlave, cgroupFd);
   } catch (error) {
     native.closeDescriptor(master);
     native.closeDescriptor(ownSlave);

@@ -13,7 +13,8 @@ export interface NativeSpawnBinding {
   /**
    * clone + exec. `argv` and `env` are NUL-separated (`argc`/`envc` entries); `stdio` 0 = pipes with
    * stdin from /dev/null, 1 = pipes with a stdin pipe, 2 = the terminal whose slave is `terminalFd`.
-   * Returns `[pid, pidfd, stdin, stdout, stderr]` (-1 where there is none).
+   * `cgroupFd` is the open directory of the cgroup the child starts in (-1: ours). Returns
+   * `[pid, pidfd, stdin, stdout, stderr]` (-1 where there is none).
    */
   spawn(
     file: string,
@@ -39,6 +40,17 @@ export interface NativeSpawnBinding {
   sealedData(data: Uint8Array): number;
   /** Closes a descriptor the addon handed out (fs.closeSync warns about those in a worker). */
   closeDescriptor(fd: number): void;
+  /**
+   * Reads a pipe in this thread's loop, all it holds per read: `onRead(buffer, length)` for data
+   * (`buffer` may be longer than `length`), then `onRead(null, 0)` at end of file or
+   * `onRead(null, errno)`; the reader owns the descriptor from the call on and closes it at the end.
+   */
+  readPipe(fd: number, onRead: (buffer: Buffer | null, lengthOrErrno: number) => void): number;
+  /** Stop / restart reading (flow control); no-ops once the reader has finished. */
+  pauseReader(id: number): void;
+  resumeReader(id: number): void;
+  /** Stops reading and closes the descriptor; no-op once the reader has finished. */
+  closeReader(id: number): void;
 }
 
 /** A system error from the addon, shaped like Node's. */
