@@ -45,24 +45,7 @@ export function inProcessBackendWith(options: ExecRuntimeOptions, name = 'in-pro
   };
 }
 
-export const inProcessBackend: BackendFactory = {
-  name: 'in-process',
-  async create() {
-    const runtime = await ExecRuntime.create();
-    const untrack = trackFinalizer(() => runtime.destroy());
-    return {
-      backend: runtime,
-      async dispose() {
-        untrack();
-        try {
-          await withTimeout(runtime.close(), 15_000, 'runtime.close()');
-        } catch {
-          await runtime.destroy();
-        }
-      },
-    };
-  },
-};
+export const inProcessBackend: BackendFactory = inProcessBackendWith({});
 
 /**
  * The same runtime behind `startServer` on 127.0.0.1:0 and one `ExecServerClient` connection: what

@@ -15,10 +15,10 @@
 import { closeSync, constants, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { ReadStream } from 'node:tty';
-import type { Writable } from 'node:stream';
 import { SpawnError } from '../errors.js';
 import type { TerminalSize } from '../core/types.js';
 import { isNativeSystemError, nativeSpawner, type NativeSpawnBinding } from './native-binding.js';
+import { writeBounded } from './pipe-backend.js';
 import { FdWriter, SentinelFilter, writeAll } from './pty-backend.js';
 import { exitCodeOf } from './signals.js';
 import type { SpawnHandlers, SpawnRequest, SpawnedChild } from './types.js';
@@ -30,8 +30,6 @@ export interface NativeSpawnOptions {
   readonly cgroupFd: number | null;
 }
 
-/** Past this many queued stdin bytes a write waits for the pipe to drain before it is answered. */
-const STDIN_QUEUE_BYTES = 1 << 20;
 /** Ctrl-D: the terminal's end-of-file character in canonical mode. */
 const VEOF = Uint8Array.of(4);
 /** If the sentinel has not come back by then (a terminal stopped with ^S), let go of the slave anyway. */
@@ -261,20 +259,6 @@ class PipeReader {
     this.#id = null;
     this.#onEnd();
   }
-}
-
-function writeBounded(stdin: Writable, data: Uint8Array): Promise<'accepted' | 'stdinClosed'> {
-  stdin.write(data);
-  if (stdin.writableLength <= STDIN_QUEUE_BYTES) return Promise.resolve('accepted');
-  return new Promise((resolve) => {
-    const done = () => {
-      stdin.off('drain', done);
-      stdin.off('close', done);
-      resolve('accepted');
-    };
-    stdin.on('drain', done);
-    stdin.on('close', done);
-  });
 }
 
 function spawnTerminal(

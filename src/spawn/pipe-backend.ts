@@ -84,7 +84,7 @@ export function spawnPipes(request: SpawnRequest, handlers: SpawnHandlers): Spaw
   };
 }
 
-function writeBounded(stdin: Writable, data: Uint8Array): Promise<'accepted' | 'stdinClosed'> {
+export function writeBounded(stdin: Writable, data: Uint8Array): Promise<'accepted' | 'stdinClosed'> {
   stdin.write(data);
   if (stdin.writableLength <= STDIN_QUEUE_BYTES) return Promise.resolve('accepted');
   return new Promise((resolve) => {
