@@ -47,6 +47,8 @@ export interface ActorLaunch {
   readonly spawner: 'native' | 'node';
   /** The cgroup directory to create for this process (containment), or null without cgroups. */
   readonly cgroup: string | null;
+  /** The largest single read of an output pipe (src/spawn/backend.ts `maxReadBytes`). */
+  readonly maxReadBytes: number;
 }
 
 export type ActorEvent =

@@ -59,7 +59,11 @@ export async function runProcessActor(task: ActorTask, host: ActorHost, deps?: P
     const prepared = prepareSpawn(launch, { ...deps, directTerminal: terminalIsDirect(launch.spawner) });
     for (const warning of prepared.warnings) send({ type: 'log', level: 'warn', message: warning });
     if (launch.cgroup !== null) cgroup = createCgroup(launch.cgroup, launch.argv[0] ?? '');
-    child = startChild(launch.spawner, prepared.request, handlers, launch.tty, cgroup);
+    child = startChild(launch.spawner, prepared.request, handlers, {
+      tty: launch.tty,
+      cgroup,
+      maxReadBytes: launch.maxReadBytes,
+    });
     cgroup?.seal();
     flow.attach(child);
     send({ type: 'spawned', pid: child.pid, sandboxType: prepared.sandboxType });

@@ -2,11 +2,12 @@
 //
 // Node's streams read a pipe 64 KiB at a time, one JS callback (and, here, one message to the main
 // thread) per read; a writer faster than that keeps both threads waking for every few kilobytes.
-// This reader asks the pipe how much it holds (FIONREAD) and takes all of it at once into one
-// uninitialised, transferable Buffer, so a busy stream costs one system call and one callback per
-// wake, however much arrived. A pipe found full (its writer blocked on us) is enlarged once, to
-// 1 MiB, so a fast writer blocks less often; an unprivileged server past its pipe-size allowance
-// (fs.pipe-user-pages-soft) keeps the default size, which only costs speed.
+// This reader asks the pipe how much it holds (FIONREAD) and takes all of it at once (up to the
+// caller's limit, 1 MiB at most) into one uninitialised, transferable Buffer, so a busy stream costs
+// one system call and one callback per wake, however much arrived. A pipe found full (its writer
+// blocked on us) is enlarged once, to 1 MiB, so a fast writer blocks less often; an unprivileged
+// server past its pipe-size allowance (fs.pipe-user-pages-soft) keeps the default size, which only
+// costs speed.
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
@@ -23,10 +24,13 @@ namespace {
 
 constexpr int kEnlargedPipeBytes = 1 << 20;
 constexpr int kMaxReadBytes = 1 << 20;
+// Smaller reads than this (a small retention or flow-control window) gain nothing from a big pipe.
+constexpr int kEnlargeFromReadBytes = 256 << 10;
 
 class PipeReader : public LoopHandle {
  public:
-  PipeReader(LoopState* state, int fd, int32_t id) : LoopHandle(state), fd_(fd), id_(id) {}
+  PipeReader(LoopState* state, int fd, int32_t id, int max_read)
+      : LoopHandle(state), fd_(fd), id_(id), max_read_(max_read) {}
   ~PipeReader() override { state()->readers.erase(id_); }
 
   void Own() {
@@ -60,8 +64,9 @@ class PipeReader : public LoopHandle {
     int available = 0;
     if (ioctl(self->fd_, FIONREAD, &available) != 0) available = 0;
     // Readable with nothing held: end of file (or data that arrived since; a 1-byte read tells).
-    size_t want = available > 0 ? static_cast<size_t>(std::min(available, kMaxReadBytes)) : 1;
-    if (available >= self->pipe_bytes_ && self->pipe_bytes_ < kEnlargedPipeBytes) {
+    size_t want = available > 0 ? static_cast<size_t>(std::min(available, self->max_read_)) : 1;
+    if (available >= self->pipe_bytes_ && self->pipe_bytes_ < kEnlargedPipeBytes &&
+        self->max_read_ >= kEnlargeFromReadBytes) {
       int size = fcntl(self->fd_, F_SETPIPE_SZ, kEnlargedPipeBytes);
       // Refused (the user's pipe allowance is used up): stay as it is, and do not ask again.
       self->pipe_bytes_ = size > 0 ? size : kEnlargedPipeBytes;
@@ -111,6 +116,7 @@ class PipeReader : public LoopHandle {
 
   int fd_;
   int32_t id_;
+  int max_read_;
   int pipe_bytes_ = 65536;
   bool paused_ = false;
 };
@@ -134,16 +140,18 @@ PipeReader* Find(napi_env env, const Napi::CallbackInfo& info, const char* usage
 
 }  // namespace
 
-// readPipe(fd, callback(buffer, length) | callback(null, errno)) -> id. Reads until end of file
-// (callback(null, 0)) or an error (callback(null, errno)), then closes the descriptor, which it owns
-// from the call on (on failure it stays the caller's). `buffer` may be longer than `length`.
+// readPipe(fd, maxReadBytes, callback(buffer, length) | callback(null, errno)) -> id. Reads at most
+// maxReadBytes at a time until end of file (callback(null, 0)) or an error (callback(null, errno)),
+// then closes the descriptor, which it owns from the call on (on failure it stays the caller's).
+// `buffer` may be longer than `length`.
 Napi::Value ReadPipe(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  int32_t fd = -1;
+  int32_t fd = -1, max_read = 0;
   napi_valuetype type;
-  if (info.Length() != 2 || !GetInt(env, info[0], &fd) || fd < 0 || napi_typeof(env, info[1], &type) != napi_ok ||
+  if (info.Length() != 3 || !GetInt(env, info[0], &fd) || fd < 0 || !GetInt(env, info[1], &max_read) ||
+      max_read < 1 || max_read > kMaxReadBytes || napi_typeof(env, info[2], &type) != napi_ok ||
       type != napi_function) {
-    ThrowUsage(env, "readPipe(fd, callback)");
+    ThrowUsage(env, "readPipe(fd, maxReadBytes, callback): maxReadBytes from 1 to 1 MiB");
     return Napi::Value();
   }
   LoopState* state = GetLoopState(env);
@@ -158,7 +166,7 @@ Napi::Value ReadPipe(const Napi::CallbackInfo& info) {
   }
   int32_t id = state->next_reader_id++;
   if (state->next_reader_id == INT32_MAX) state->next_reader_id = 1;
-  PipeReader* reader = new PipeReader(state, fd, id);
+  PipeReader* reader = new PipeReader(state, fd, id, max_read);
   int rc = uv_poll_init(state->loop, reader->poll(), fd);
   if (rc != 0) {
     delete reader;
@@ -167,7 +175,7 @@ Napi::Value ReadPipe(const Napi::CallbackInfo& info) {
   }
   state->handles.insert(reader);
   state->readers[id] = reader;
-  if (!reader->Bind(info[1], "execvisor:pipe") ||
+  if (!reader->Bind(info[2], "execvisor:pipe") ||
       (rc = uv_poll_start(reader->poll(), UV_READABLE, PipeReader::OnReadable)) != 0) {
     reader->Close();
     ThrowSystemError(env, "readPipe", rc != 0 ? -rc : ENOMEM);

@@ -39,6 +39,23 @@ export function terminalIsDirect(kind: SpawnerKind): boolean {
   return kind === 'native';
 }
 
+/** Node's own stream reads, and the least a read is allowed. */
+const MIN_READ_BYTES = 4 * 1024;
+const MAX_READ_BYTES = 1 << 20;
+
+/**
+ * The largest single read of a child's output (native spawner). Big reads make a busy stream cheap
+ * (one system call, callback and message per read), but a read arrives as one chunk: it must stay
+ * well under the retention bound, which evicts whole chunks, and under the flow-control window,
+ * which it could overshoot by a whole read.
+ */
+export function maxReadBytes(retainedBytes: number, highWaterBytes: number | null): number {
+  let limit = MAX_READ_BYTES;
+  if (retainedBytes > 0) limit = Math.min(limit, Math.floor(retainedBytes / 4));
+  if (highWaterBytes !== null) limit = Math.min(limit, Math.floor(highWaterBytes / 4));
+  return Math.max(MIN_READ_BYTES, limit);
+}
+
 /**
  * Starts the child with the chosen backend, in `cgroup` when given: the native child is created in
  * it (or joins it before exec); a node child is moved in right after its spawn returns (the program has started by then, so
@@ -48,11 +65,15 @@ export function startChild(
   kind: SpawnerKind,
   request: SpawnRequest,
   handlers: SpawnHandlers,
-  tty: boolean,
-  cgroup: ProcessCgroup | null,
+  options: { readonly tty: boolean; readonly cgroup: ProcessCgroup | null; readonly maxReadBytes: number },
 ): SpawnedChild {
+  const { tty, cgroup } = options;
   if (kind === 'native') {
-    return spawnNative(request, handlers, { tty, cgroupFd: cgroup?.dirFd ?? null });
+    return spawnNative(request, handlers, {
+      tty,
+      cgroupFd: cgroup?.dirFd ?? null,
+      maxReadBytes: options.maxReadBytes,
+    });
   }
   const child = (tty ? spawnPty : spawnPipes)(request, handlers);
   if (cgroup !== null) {

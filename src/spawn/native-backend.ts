@@ -28,6 +28,8 @@ export interface NativeSpawnOptions {
   readonly tty: boolean;
   /** The open directory of the cgroup the child starts in, or null. Stays the caller's. */
   readonly cgroupFd: number | null;
+  /** The largest single read of an output pipe (1 MiB at most). */
+  readonly maxReadBytes: number;
 }
 
 /** Ctrl-D: the terminal's end-of-file character in canonical mode. */
@@ -45,7 +47,7 @@ export function spawnNative(
   const native = status.binding;
   return options.tty
     ? spawnTerminal(native, request, handlers, options.cgroupFd)
-    : spawnPipes(native, request, handlers, options.cgroupFd);
+    : spawnPipes(native, request, handlers, options.cgroupFd, options.maxReadBytes);
 }
 
 /** The user's program as the error names it. */
@@ -151,6 +153,7 @@ function spawnPipes(
   request: SpawnRequest,
   handlers: SpawnHandlers,
   cgroupFd: number | null,
+  maxReadBytes: number,
 ): SpawnedChild {
   const [pid, pidfd, stdinFd, stdoutFd, stderrFd] = nativeSpawn(
     native,
@@ -172,8 +175,10 @@ function spawnPipes(
     maybeClose();
   };
   // The output pipes are read natively (src/native/pipe-reader.cc): all a pipe holds per read.
-  const stdout = new PipeReader(native, stdoutFd, (data) => handlers.onData('stdout', data), streamEnded);
-  const stderr = new PipeReader(native, stderrFd, (data) => handlers.onData('stderr', data), streamEnded);
+  const read = (fd: number, stream: 'stdout' | 'stderr') =>
+    new PipeReader(native, fd, maxReadBytes, (data) => handlers.onData(stream, data), streamEnded);
+  const stdout = read(stdoutFd, 'stdout');
+  const stderr = read(stderrFd, 'stderr');
   const stdin = stdinFd >= 0 ? new Socket({ fd: stdinFd, readable: false, writable: true }) : null;
   let stdinOpen = stdin !== null;
   stdin?.on('error', () => {
@@ -230,11 +235,17 @@ class PipeReader {
   #id: number | null;
   readonly #onEnd: () => void;
 
-  constructor(native: NativeSpawnBinding, fd: number, onData: (data: Buffer) => void, onEnd: () => void) {
+  constructor(
+    native: NativeSpawnBinding,
+    fd: number,
+    maxReadBytes: number,
+    onData: (data: Buffer) => void,
+    onEnd: () => void,
+  ) {
     this.#native = native;
     this.#onEnd = onEnd;
     // A read error ends the stream as end of file does: the child's output is over either way.
-    this.#id = native.readPipe(fd, (buffer, length) => {
+    this.#id = native.readPipe(fd, maxReadBytes, (buffer, length) => {
       if (buffer !== null) onData(length === buffer.byteLength ? buffer : buffer.subarray(0, length));
       else this.#end();
     });

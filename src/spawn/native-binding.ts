@@ -41,11 +41,16 @@ export interface NativeSpawnBinding {
   /** Closes a descriptor the addon handed out (fs.closeSync warns about those in a worker). */
   closeDescriptor(fd: number): void;
   /**
-   * Reads a pipe in this thread's loop, all it holds per read: `onRead(buffer, length)` for data
-   * (`buffer` may be longer than `length`), then `onRead(null, 0)` at end of file or
-   * `onRead(null, errno)`; the reader owns the descriptor from the call on and closes it at the end.
+   * Reads a pipe in this thread's loop, all it holds per read up to `maxReadBytes` (1 MiB at most):
+   * `onRead(buffer, length)` for data (`buffer` may be longer than `length`), then `onRead(null, 0)`
+   * at end of file or `onRead(null, errno)`; the reader owns the descriptor from the call on and
+   * closes it at the end.
    */
-  readPipe(fd: number, onRead: (buffer: Buffer | null, lengthOrErrno: number) => void): number;
+  readPipe(
+    fd: number,
+    maxReadBytes: number,
+    onRead: (buffer: Buffer | null, lengthOrErrno: number) => void,
+  ): number;
   /** Stop / restart reading (flow control); no-ops once the reader has finished. */
   pauseReader(id: number): void;
   resumeReader(id: number): void;

@@ -26,7 +26,7 @@ import {
 import type { ResolvedRuntimeOptions } from '../core/options.js';
 import type { ExecProcess, ProcessInfo, StartOptions } from '../core/types.js';
 import { processActorWorkerPath } from '../core/worker-path.js';
-import { chooseSpawner, type SpawnerKind } from '../spawn/backend.js';
+import { chooseSpawner, maxReadBytes, type SpawnerKind } from '../spawn/backend.js';
 import { nativeSpawner } from '../spawn/native-binding.js';
 import { signalGroup } from '../spawn/signals.js';
 import { Containment, type ContainmentKind } from './containment.js';
@@ -308,6 +308,10 @@ export class Supervisor {
       batchBytes: this.#options.batchBytes,
       spawner: this.#spawner,
       cgroup,
+      maxReadBytes: maxReadBytes(
+        this.#options.retainedBytesPerProcess,
+        start.flowControl?.highWaterBytes ?? null,
+      ),
     };
     const tracked: Tracked = {
       actorId,

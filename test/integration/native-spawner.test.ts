@@ -99,7 +99,7 @@ describe.runIf(process.platform === 'linux')('native spawner', () => {
         spawnNative(
           request,
           { onData: (_, data) => chunks.push(data), onExit: () => undefined, onClose: resolve },
-          { tty: false, cgroupFd: null },
+          { tty: false, cgroupFd: null, maxReadBytes: 1 << 20 },
         );
       } catch (error) {
         reject(error instanceof Error ? error : new Error(String(error)));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { errorCodeOf } from '../../../src/index.js';
-import { chooseSpawner } from '../../../src/spawn/backend.js';
+import { chooseSpawner, maxReadBytes } from '../../../src/spawn/backend.js';
 import type { NativeSpawnBinding } from '../../../src/spawn/native-binding.js';
 
 const loaded = { available: true, binding: {} as NativeSpawnBinding } as const;
@@ -32,5 +32,18 @@ describe('choosing the spawner (one place)', () => {
     expect((error as Error).message).toBe(
       'spawner "native" is not available here: the native spawner is not built',
     );
+  });
+});
+
+describe('the largest single read of a pipe', () => {
+  it('is 1 MiB at most, a quarter of the retention and of the flow-control window, 4 KiB at least', () => {
+    expect(maxReadBytes(64 << 20, null)).toBe(1 << 20);
+    expect(maxReadBytes(1 << 20, null)).toBe(256 << 10);
+    // Retention evicts whole chunks: a tail is always kept.
+    expect(maxReadBytes(64 << 10, null)).toBe(16 << 10);
+    // Flow control pauses between reads: it overshoots its mark by one read at most.
+    expect(maxReadBytes(1 << 20, 128 << 10)).toBe(32 << 10);
+    expect(maxReadBytes(0, null)).toBe(1 << 20);
+    expect(maxReadBytes(1024, 1024)).toBe(4 << 10);
   });
 });
