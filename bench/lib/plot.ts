@@ -19,6 +19,8 @@ interface Chart {
   readonly yLabel: string;
   readonly categories: readonly string[];
   readonly series: readonly Series[];
+  /** A logarithmic y axis (for rates that differ by orders of magnitude). */
+  readonly log?: boolean;
 }
 
 const WIDTH = 700;
@@ -82,8 +84,9 @@ export function memorySvg(rows: readonly MetricRow[], subtitle: string): string 
     title: "Start rate against the spawning process's resident memory",
     subtitle,
     xLabel: 'memory held by the spawning process (GiB, touched)',
-    yLabel: 'starts / s (/bin/true, 64 in flight)',
+    yLabel: 'starts / s (/bin/true, 64 in flight), log scale',
     categories: levels.map((level) => `+${level}`),
+    log: true,
     series: names.map((name) => ({
       label: name,
       ...(MEMORY_STYLE[name] ?? { color: '#333333', dash: '' }),
@@ -103,7 +106,19 @@ function lineChartSvg(chart: Chart): string {
   // Categories are spread evenly.
   const x = (index: number) =>
     MARGIN.left + (count === 1 ? plotWidth / 2 : (index * plotWidth) / (count - 1));
-  const y = (value: number) => MARGIN.top + plotHeight - (value / maxValue) * plotHeight;
+  // Log scale: from the power of ten at or below the smallest value to `maxValue`.
+  const minLog = chart.log === true ? Math.floor(Math.log10(Math.max(1, Math.min(...all)))) : 0;
+  const maxLog = Math.log10(maxValue);
+  const y = (value: number) =>
+    chart.log === true
+      ? MARGIN.top +
+        plotHeight -
+        ((Math.log10(Math.max(value, 10 ** minLog)) - minLog) / (maxLog - minLog)) * plotHeight
+      : MARGIN.top + plotHeight - (value / maxValue) * plotHeight;
+  const tickValues =
+    chart.log === true
+      ? logTicks(minLog, maxValue)
+      : Array.from({ length: 6 }, (_, tick) => (maxValue * tick) / 5);
 
   const parts: string[] = [];
   parts.push(
@@ -112,9 +127,7 @@ function lineChartSvg(chart: Chart): string {
     `<text x="${MARGIN.left}" y="22" font-size="15" font-weight="bold">${escape(chart.title)}</text>`,
     `<text x="${MARGIN.left}" y="38" fill="#555">${escape(chart.subtitle)}</text>`,
   );
-  const ticks = 5;
-  for (let tick = 0; tick <= ticks; tick++) {
-    const value = (maxValue * tick) / ticks;
+  for (const value of tickValues) {
     const ty = y(value);
     parts.push(
       `<line x1="${MARGIN.left}" x2="${MARGIN.left + plotWidth}" y1="${ty}" y2="${ty}" stroke="#e5e5e5"/>`,
@@ -144,7 +157,7 @@ function lineChartSvg(chart: Chart): string {
       if (!Number.isFinite(value)) return;
       parts.push(
         `<circle cx="${x(index)}" cy="${y(value)}" r="4" fill="${series.color}"/>`,
-        `<text x="${x(index) + 6}" y="${y(value) - 8}" fill="${series.color}" font-size="11">${Math.round(value)}</text>`,
+        `<text x="${x(index) + 6}" y="${y(value) - 6 + (seriesIndex % 2) * 16}" fill="${series.color}" font-size="11">${Math.round(value)}</text>`,
       );
     });
     const ly = MARGIN.top + 10 + seriesIndex * 22;
@@ -156,6 +169,15 @@ function lineChartSvg(chart: Chart): string {
   });
   parts.push('</svg>', '');
   return parts.join('\n');
+}
+
+/** 1, 2, 5, 10, 20, 50, … from 10^minLog up to `max`. */
+function logTicks(minLog: number, max: number): number[] {
+  const ticks: number[] = [];
+  for (let power = minLog; 10 ** power <= max; power++) {
+    for (const step of [1, 2, 5]) if (step * 10 ** power <= max) ticks.push(step * 10 ** power);
+  }
+  return ticks;
 }
 
 function niceCeiling(value: number): number {

@@ -16,11 +16,13 @@ import { ExecRuntime, type ExecBackend, type ExecProcess } from '../../src/index
 import { ExecServerClient } from '../../src/client/index.js';
 import { expectAllDie } from '../helpers/embedder.js';
 import { eventually, isDead, waitForOutput } from '../helpers/process.js';
+import { cgroupAvailable } from '../helpers/cgroup.js';
 import { spawnServe, stopAll } from '../helpers/serve.js';
+import { SPAWNERS } from '../helpers/spawners.js';
 
 const CWD = tmpdir();
 const PATH_ENV = { PATH: '/usr/bin:/bin' };
-const SPAWNERS = ['native', 'node'] as const;
+const CGROUP = cgroupAvailable();
 
 /**
  * A tree that escapes a process-group kill: a background job whose subshell exited (orphaned, still
@@ -97,7 +99,7 @@ function treePids(tree: Tree): number[] {
   return [tree.leader, tree.bg, tree.quiet, ...(tree.daemon === null ? [] : [tree.daemon])];
 }
 
-describe.each(SPAWNERS)('containment with cgroups, spawner %s', (spawner) => {
+describe.runIf(CGROUP).each(SPAWNERS)('containment with cgroups, spawner %s', (spawner) => {
   let runtime: ExecRuntime | undefined;
   afterEach(async () => {
     await runtime?.destroy();
@@ -152,7 +154,7 @@ describe.each(SPAWNERS)('containment with cgroups, spawner %s', (spawner) => {
   });
 });
 
-describe('containment with cgroups, native spawner', () => {
+describe.runIf(CGROUP && SPAWNERS.includes('native'))('containment with cgroups, native spawner', () => {
   it('a tree started the instant the program runs is contained too (the child joins before exec)', async () => {
     const runtime = await ExecRuntime.create({ spawner: 'native', containment: 'cgroup', workers: 1 });
     try {
@@ -173,7 +175,7 @@ describe('containment without cgroups (process groups)', () => {
     runtime = undefined;
   });
 
-  it.each(SPAWNERS)(
+  it.each([...SPAWNERS])(
     'spawner %s: terminate kills the group and the daemon holding the output',
     async (spawner) => {
       runtime = await ExecRuntime.create({ spawner, containment: 'process-group', workers: 1 });
@@ -187,12 +189,11 @@ describe('containment without cgroups (process groups)', () => {
   );
 });
 
-describe.each([
-  ['cgroup', 'native'],
-  ['cgroup', 'node'],
-  ['process-group', 'native'],
-  ['process-group', 'node'],
-] as const)('closed after terminate (containment %s, spawner %s)', (containment, spawner) => {
+describe.each(
+  (['cgroup', 'process-group'] as const)
+    .filter((containment) => containment !== 'cgroup' || CGROUP)
+    .flatMap((containment) => SPAWNERS.map((spawner) => [containment, spawner] as const)),
+)('closed after terminate (containment %s, spawner %s)', (containment, spawner) => {
   let runtime: ExecRuntime | undefined;
   afterEach(async () => {
     await runtime?.destroy();
@@ -229,7 +230,7 @@ describe.each([
   );
 });
 
-describe.each(SPAWNERS)('containment of `execvisor serve`, spawner %s', (spawner) => {
+describe.runIf(CGROUP).each(SPAWNERS)('containment of `execvisor serve`, spawner %s', (spawner) => {
   /** A server with two trees: one whose leader runs, and one whose process closed, leaving daemons. */
   async function serveTrees(): Promise<{
     server: Awaited<ReturnType<typeof spawnServe>>;
