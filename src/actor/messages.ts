@@ -49,6 +49,12 @@ export interface ActorLaunch {
   readonly batchBytes: number;
   /** The bwrap and launcher the runtime resolved at start (absent: resolved in the worker). */
   readonly sandboxTools?: SandboxTools;
+  /** The backend the runtime chose (src/spawn/backend.ts). */
+  readonly spawner: 'native' | 'node';
+  /** The cgroup directory to create for this process (containment), or null without cgroups. */
+  readonly cgroup: string | null;
+  /** The largest single read of an output pipe (src/spawn/backend.ts `maxReadBytes`). */
+  readonly maxReadBytes: number;
 }
 
 export type ActorEvent =

@@ -34,6 +34,8 @@ export interface ServeFlags {
   shutdownTimeoutMs?: number;
   workers?: number;
   bwrap?: string;
+  spawner?: 'native' | 'node';
+  containment?: 'cgroup' | 'process-group';
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -43,6 +45,14 @@ function integer(value: string): number {
     throw new CommanderArgumentError(`expected a non-negative integer, got ${JSON.stringify(value)}`);
   }
   return n;
+}
+
+/** `--spawner`, shared by serve, run and load. */
+export function spawnerOption(): Option {
+  return new Option(
+    '--spawner <kind>',
+    'what starts processes: native (the built addon, Linux) or node (child_process, node-pty); default native where it loads',
+  ).choices(['native', 'node']);
 }
 
 export function registerServeCommand(program: Command): Command {
@@ -105,6 +115,13 @@ export function registerServeCommand(program: Command): Command {
       '--bwrap <path>',
       'the bwrap to sandbox with (default: $EXECVISOR_BWRAP, else /usr/bin/bwrap, /bin/bwrap, /usr/local/bin/bwrap)',
     )
+    .addOption(spawnerOption())
+    .addOption(
+      new Option(
+        '--containment <kind>',
+        "how each process's whole tree is kept killable (default: cgroup where the server may create one)",
+      ).choices(['cgroup', 'process-group']),
+    )
     .addOption(
       new Option('--log-level <level>', 'stderr log level')
         .choices(['debug', 'info', 'warn', 'error'])
@@ -145,6 +162,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
       maxProcesses: flags.maxProcesses,
       maxFlowWindowBytes: flags.maxFlowWindow,
       outputBudgetBytes: flags.outputBudget,
+      spawner: flags.spawner,
+      containment: flags.containment,
       logger,
       ...(flags.bwrap !== undefined ? { bwrapPath: flags.bwrap } : {}),
     });

@@ -1,11 +1,13 @@
-import { ExecRuntime } from '../../src/index.js';
+import { ExecRuntime, type ExecRuntimeOptions } from '../../src/index.js';
 import { ExecServerClient } from '../../src/client/index.js';
 import { startServer } from '../../src/server/index.js';
 import type { BackendUnderTest } from '../integration/behaviour-suite.js';
 
 /** An in-process runtime, closed by `cleanup`. */
-export async function inProcessBackend(): Promise<BackendUnderTest & { runtime: ExecRuntime }> {
-  const runtime = await ExecRuntime.create();
+export async function inProcessBackend(
+  options: ExecRuntimeOptions = {},
+): Promise<BackendUnderTest & { runtime: ExecRuntime }> {
+  const runtime = await ExecRuntime.create(options);
   return { backend: runtime, runtime, cleanup: () => runtime.close() };
 }
 
