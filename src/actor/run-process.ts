@@ -14,6 +14,7 @@ import type { ActorHost } from './host.js';
 import { prepareSpawn, type PrepareDeps } from '../spawn/prepare.js';
 import { startChild } from '../spawn/backend.js';
 import { ProcessCgroup } from '../spawn/cgroup.js';
+import { osErrorText } from '../spawn/resolve-program.js';
 import { killOutputHolders, outputLinks } from '../spawn/output-holders.js';
 import { signalGroup } from '../spawn/signals.js';
 import type { SpawnHandlers, SpawnedChild } from '../spawn/types.js';
@@ -95,10 +96,13 @@ function createCgroup(dir: string, program: string): ProcessCgroup {
   try {
     return ProcessCgroup.create(dir);
   } catch (error) {
-    throw new SpawnError(
-      `failed to spawn \`${program}\`: could not create its cgroup ${dir}: ${error instanceof Error ? error.message : String(error)}`,
-      { cause: error },
-    );
+    const code = (error as NodeJS.ErrnoException).code;
+    // Out of descriptors is the process's failure to start, said as any other spawn says it.
+    const why =
+      code === 'EMFILE' || code === 'ENFILE'
+        ? osErrorText(error)
+        : `could not create its cgroup ${dir}: ${error instanceof Error ? error.message : String(error)}`;
+    throw new SpawnError(`failed to spawn \`${program}\`: ${why}`, { cause: error });
   }
 }
 

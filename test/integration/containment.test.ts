@@ -237,7 +237,15 @@ describe.runIf(CGROUP).each(SPAWNERS)('containment of `execvisor serve`, spawner
     client: ExecServerClient;
     pids: number[];
   }> {
-    const server = await spawnServe(['--spawner', spawner, '--containment', 'cgroup']);
+    // No detach TTL: a session ends with its connection (with one, it would wait to be resumed).
+    const server = await spawnServe([
+      '--spawner',
+      spawner,
+      '--containment',
+      'cgroup',
+      '--detach-ttl-ms',
+      '0',
+    ]);
     const client = await ExecServerClient.connect(server.url, { clientName: 'containment-test' });
     const running = await startTree(client, 'stays');
     const finished = await startTree(client, 'exits');
@@ -263,7 +271,9 @@ describe.runIf(CGROUP).each(SPAWNERS)('containment of `execvisor serve`, spawner
 
   it('SIGKILL of the server kills every tree (the orphan reaper kills its cgroup)', async () => {
     const { server, client, pids } = await serveTrees();
-    const cgroupLine = /containment: cgroup v2, one cgroup per process under (\S+)/.exec(server.stderr());
+    const cgroupLine = /"msg":"containment: cgroup v2, one cgroup per process".*"cgroup":"([^"]+)"/.exec(
+      server.stderr(),
+    );
     expect(cgroupLine, server.stderr()).not.toBeNull();
     const exited = once(server.child, 'exit');
     server.child.kill('SIGKILL');
