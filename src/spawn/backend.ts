@@ -75,6 +75,9 @@ export async function startChild(
     try {
       cgroup.join(child.pid);
     } catch (error) {
+      // Gone already (a short program, reaped before the move): there is nothing left to move.
+      // What it forked in that time is outside, the window docs/operations.md describes.
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH') return child;
       signalGroup(child.pid, 'SIGKILL');
       throw new SpawnError(
         `failed to spawn \`${request.command ?? request.argv[0] ?? request.file}\`: could not move it into its cgroup: ${String(error)}`,
