@@ -53,6 +53,7 @@ export type { ServerCapabilities } from './rpc/wire-types.js';
 export {
   AbortedError,
   ClosedError,
+  DrainingError,
   DuplicateProcessError,
   EmptyArgvError,
   ErrorCodes,
