@@ -202,8 +202,8 @@ export class ExecServerPool implements ExecBackend {
     if (this.#closing !== null) throw new ClosedError('pool');
     await this.#refresh();
     await Promise.all(
-      this.#members.map((member) =>
-        member.client === null ? (member.listed ? this.#connect(member) : undefined) : this.#check(member),
+      this.#members.flatMap((member) =>
+        member.client !== null ? [this.#check(member)] : member.listed ? [this.#connect(member)] : [],
       ),
     );
   }
