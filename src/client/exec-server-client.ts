@@ -29,7 +29,7 @@ import type {
 } from '../fs/types.js';
 import { execOn, type ExecOptions, type ExecResultOf } from '../core/exec.js';
 import { startWithLimits } from '../core/start-limits.js';
-import type { ExecBackend, ExecProcess, ProcessInfo, SandboxType, StartOptions } from '../core/types.js';
+import type { ExecBackend, ProcessInfo, SandboxType, StartOptions } from '../core/types.js';
 import {
   clientNotifications,
   requestMethods,
@@ -227,8 +227,9 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
     return this.#call(requestMethods.environmentInfo, {});
   }
 
-  start(options: StartOptions): Promise<ExecProcess> {
-    return startWithLimits(options, (checked) => this.#start(checked));
+  /** Starts a process on the server; the handle is a `RemoteProcess` (`server` names this server). */
+  start(options: StartOptions): Promise<RemoteProcess> {
+    return startWithLimits(options, (checked) => this.#start(checked)) as Promise<RemoteProcess>;
   }
 
   /** As `ExecRuntime.exec`: starts, waits for the close, resolves with the whole output. */
@@ -236,7 +237,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
     return execOn(this, options);
   }
 
-  async #start(options: StartOptions): Promise<ExecProcess> {
+  async #start(options: StartOptions): Promise<RemoteProcess> {
     if (this.#closing !== null) throw new ClosedError('client');
     const processId = options.processId ?? this.#freshProcessId();
     this.#early.set(processId, []);
@@ -295,7 +296,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
     }
   }
 
-  get(processId: string): ExecProcess | undefined {
+  get(processId: string): RemoteProcess | undefined {
     return this.#handles.get(processId);
   }
 

@@ -275,7 +275,7 @@ export class ExecServerPool implements ExecBackend {
         member.starting += 1;
         let process: RemoteProcess;
         try {
-          process = (await client.start({ ...start, processId })) as RemoteProcess;
+          process = await client.start({ ...start, processId });
         } catch (error) {
           member.starting -= 1;
           if (!this.#startElsewhere(member, error)) throw error;

@@ -5,7 +5,7 @@
  */
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ExecServerPool, type RemoteProcess } from '../../src/client/index.js';
+import { ExecServerClient, ExecServerPool, type RemoteProcess } from '../../src/client/index.js';
 import { ErrorCodes, errorCodeOf } from '../../src/errors.js';
 import type { StartOptions } from '../../src/core/types.js';
 import { spawnServe, stopAll, type ServeProcess } from '../helpers/serve.js';
@@ -22,10 +22,12 @@ const UNTIL_LINE: StartOptions = {
 const TRUE: StartOptions = { argv: ['/bin/true'], cwd: '/', env: ENV };
 
 const pools: ExecServerPool[] = [];
+const clients: ExecServerClient[] = [];
 const proxies: TcpProxy[] = [];
 
 afterEach(async () => {
   await Promise.all(pools.splice(0).map((pool) => pool.close()));
+  await Promise.all(clients.splice(0).map((client) => client.close()));
   await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
   await stopAll();
 });
@@ -193,6 +195,29 @@ describe('ExecServerPool with a DNS name', () => {
 });
 
 describe('ExecServerPool placement', () => {
+  it('fills the least loaded servers first, counting what other clients run there', async () => {
+    const fleet = await servers(3);
+    // Another client (another pool, another orchestrator) runs 6 processes on the first server.
+    const other = await ExecServerClient.connect(fleet[0]!.url);
+    clients.push(other);
+    const theirs = await Promise.all(Array.from({ length: 6 }, () => other.start(UNTIL_LINE)));
+    const pool = await connect({ servers: fleet.map((s) => s.url) });
+    expect(pool.servers()[0]!.capacity?.liveProcesses).toBe(6);
+
+    const ours = await Promise.all(Array.from({ length: 12 }, () => pool.start(UNTIL_LINE)));
+    // 18 processes in all: 6 on each server, none of ours on the busy one.
+    expect([...countBy(ours).entries()].sort()).toEqual(
+      [
+        [fleet[1]!.url, 6],
+        [fleet[2]!.url, 6],
+      ].sort(),
+    );
+    // Then evenly again, the pool's own count kept exact between two reports.
+    const more = await Promise.all(Array.from({ length: 3 }, () => pool.start(UNTIL_LINE)));
+    expect([...countBy(more).values()]).toEqual([1, 1, 1]);
+    await Promise.all([...theirs, ...ours, ...more].map((p) => finish(p)));
+  });
+
   it('keeps processes with one placementKey on one server, and different keys spread', async () => {
     const fleet = await servers(3);
     const pool = await connect({ servers: fleet.map((s) => s.url) });
