@@ -1,6 +1,6 @@
 /**
  * The exec server. Over WebSocket: an HTTP server that upgrades any path to a WebSocket (one
- * Connection each) and answers `GET /readyz` (see `health.ts`) and `GET /metrics`. Over stdio: exactly one Connection
+ * Connection each) and answers `GET /livez`, `GET /readyz` (see `health.ts`) and `GET /metrics`. Over stdio: exactly one Connection
  * on stdin/stdout, and the server is done when stdin ends.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -205,6 +205,9 @@ async function startWebSocket(shared: Shared, listen: WsListenAddress): Promise<
       response.end(body);
     };
     if (request.method !== 'GET' && request.method !== 'HEAD') return reply(405, 'method not allowed\n');
+    // Liveness: answered while the event loop runs, draining and shutting down included (a
+    // liveness probe must not kill a server for draining; `/readyz` says whether to send work).
+    if (path === '/livez') return reply(200, 'ok');
     if (path === '/readyz') {
       const { ready, reason } = health.readiness(closing !== null);
       return reply(ready ? 200 : 503, reason);

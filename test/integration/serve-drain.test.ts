@@ -54,6 +54,8 @@ describe('execvisor serve --drain-ms', () => {
     server.child.kill('SIGTERM');
     await server.logged('draining');
     expect(await readyz(server)).toEqual({ status: 503, text: 'draining' });
+    // Alive all the same: a liveness probe must not restart a draining server.
+    expect((await fetch(`http://127.0.0.1:${server.port}/livez`)).status).toBe(200);
     const refused = await start(raw, 'late', ['/bin/true']);
     expect(refused.error).toEqual({
       code: -32011,
