@@ -7,8 +7,8 @@
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof dist/bench/run.js --only output --side execvisor
  *
  * Scenario names: spawn-throughput, spawn-latency, output, pty-throughput, pty-echo, scale-pipes,
- * scale-ptys, sandbox, network, and the WebSocket variants ws-spawn-throughput, ws-output, ws-pty-echo (a
- * prefix such as `spawn`, `pty`, `scale` or `ws` selects all that start with it).
+ * scale-ptys, sandbox, network, the WebSocket variants ws-spawn-throughput, ws-output, ws-pty-echo, and
+ * pool (a prefix such as `spawn`, `pty`, `scale` or `ws` selects all that start with it).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -22,6 +22,7 @@ import type { BenchConfig, MetricRow, Scenario } from './lib/scenario.js';
 import { outputThroughput } from './scenarios/output.js';
 import { ptyEcho, ptyThroughput } from './scenarios/pty.js';
 import { networkProxy } from './scenarios/network.js';
+import { poolThroughput } from './scenarios/pool.js';
 import { sandboxOverhead } from './scenarios/sandbox.js';
 import { scalePipes, scalePtys } from './scenarios/scale.js';
 import { spawnLatency, spawnThroughput } from './scenarios/spawn.js';
@@ -40,6 +41,7 @@ const SCENARIOS: readonly Scenario[] = [
   wsSpawnThroughput,
   wsOutputThroughput,
   wsPtyEcho,
+  poolThroughput,
 ];
 
 /** From dist/bench/run.js (or bench/run.ts) up to the repository root. */
