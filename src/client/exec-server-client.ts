@@ -296,6 +296,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
     }
   }
 
+  /** A process of this client that has not closed yet. */
   get(processId: string): RemoteProcess | undefined {
     return this.#handles.get(processId);
   }
@@ -636,10 +637,12 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
     this.#handles.set(handle.processId, handle);
     for (const early of this.#early.get(handle.processId) ?? [])
       this.#deliver(handle, early.kind, early.params);
-    void handle.closed.then(
-      () => undefined,
-      () => undefined,
-    );
+    // Forgotten once closed (or failed): the caller holds what it still needs, and a client that
+    // runs processes for days must not keep every handle, and its log, it ever had.
+    const forget = () => {
+      if (this.#handles.get(handle.processId) === handle) this.#handles.delete(handle.processId);
+    };
+    void handle.closed.then(forget, forget);
     const disconnect = this.#peer.disconnected;
     if (disconnect !== null) handle.fail(disconnect);
   }
