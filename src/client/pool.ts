@@ -376,6 +376,8 @@ export class ExecServerPool implements ExecBackend {
   #tick(): void {
     if (this.#closing !== null) return;
     for (const member of this.#members) {
+      // A connection that ended without our hearing of it (it dropped before the listener was on).
+      if (member.client?.state === 'disconnected') member.client = null;
       if (member.client === null) {
         if (member.listed) void this.#connect(member);
       } else if (member.client.state === 'connected') {
@@ -460,6 +462,10 @@ export class ExecServerPool implements ExecBackend {
     member.capacity = client.environmentInfo?.capacity ?? null;
     member.liveAtReport = member.live;
     client.onStateChange((state, detail) => this.#onConnectionState(member, client, state, detail));
+    if (client.state === 'disconnected') {
+      member.failure = 'the connection was lost as it opened';
+      return;
+    }
     member.client = client;
     member.failure = null;
     // Used only once `/readyz` said so.
