@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ExecServerClient, ExecServerPool, type RemoteProcess } from '../../src/client/index.js';
 import { ErrorCodes, errorCodeOf } from '../../src/errors.js';
 import type { StartOptions } from '../../src/core/types.js';
+import { parsePrometheusText, sampleValue } from '../helpers/prometheus.js';
 import { spawnServe, stopAll, type ServeProcess } from '../helpers/serve.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -46,6 +47,24 @@ function countBy(processes: readonly RemoteProcess[]): Map<string, number> {
   const counts = new Map<string, number>();
   for (const process of processes) counts.set(process.server, (counts.get(process.server) ?? 0) + 1);
   return counts;
+}
+
+/** Error answers with this code the servers gave, in all (their `/metrics`). */
+async function errorsAnswered(
+  fleet: readonly ServeProcess[],
+  code: string,
+  rpcCode: number,
+): Promise<number> {
+  let total = 0;
+  for (const server of fleet) {
+    const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+    total +=
+      sampleValue(parsePrometheusText(text), 'execvisor_rpc_errors_total', {
+        code,
+        rpc_code: String(rpcCode),
+      }) ?? 0;
+  }
+  return total;
 }
 
 /** Ends an UNTIL_LINE process and returns its exit code and output. */
@@ -251,6 +270,9 @@ describe('ExecServerPool placement', () => {
     await expect(pool.start({ argv: ['/no/such/program'], cwd: '/', env: {} })).rejects.toMatchObject({
       code: ErrorCodes.SPAWN,
     });
+    // As the servers counted the answers: the request error once, the spawn failure on both.
+    expect(await errorsAnswered(fleet, ErrorCodes.EMPTY_ARGV, -32602)).toBe(1);
+    expect(await errorsAnswered(fleet, ErrorCodes.SPAWN, -32603)).toBe(2);
     await finish(process);
   });
 });
