@@ -9,7 +9,7 @@
  * `track` (counted from the moment it is asked for, so a start in flight when the drain begins is
  * waited for too).
  */
-import { DrainingError } from '../errors.js';
+import { DrainingError, ErrorCodes, errorCodeOf } from '../errors.js';
 import type { ExecProcess, SandboxType } from '../core/types.js';
 import type { ServerCapacity } from '../rpc/wire-types.js';
 import type { ServerLogger, ServerRuntime } from './runtime-port.js';
@@ -154,6 +154,8 @@ export class ServerHealth {
           ? { kind: 'works' }
           : { kind: 'broken', reason: `a sandboxed /bin/true exited with ${exitCode} (${type})` };
     } catch (error) {
+      // The server closed while checking: nothing was learnt about the sandbox.
+      if (errorCodeOf(error) === ErrorCodes.CLOSED) return;
       outcome = { kind: 'broken', reason: error instanceof Error ? error.message : String(error) };
     } finally {
       await session.close().catch(() => undefined);
