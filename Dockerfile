@@ -4,6 +4,8 @@
 #   docker build -t execvisor .
 #   docker run --rm -p 127.0.0.1:8765:8765 -v "$PWD/token:/run/secrets/execvisor-token:ro" \
 #     --security-opt seccomp=unconfined --security-opt apparmor=unconfined execvisor
+#
+# On Kubernetes: docs/deploy/kubernetes/ (its Deployment passes its own arguments to `serve`).
 
 # ---- build: node-pty's native module is compiled here, against the same base as the runtime ----
 FROM node:20-bookworm-slim AS build
@@ -11,7 +13,9 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json ./
+# binding.gyp and its source first: npm ci builds execvisor-launcher (the sandbox's first program).
+COPY package.json package-lock.json binding.gyp ./
+COPY src/native ./src/native
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -30,6 +34,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/build/Release/execvisor-launcher ./build/Release/execvisor-launcher
 COPY LICENSE README.md ./
 # Commands run as this user, in directories it can write (mount workspaces under /workspace).
 RUN mkdir /workspace && chown node:node /workspace

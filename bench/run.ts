@@ -8,8 +8,8 @@
  *
  * Scenario names: spawn-throughput, spawn-latency, spawn-loaded, output, pty-spawn, pty-throughput,
  * pty-echo, scale-pipes, scale-ptys, sandbox, network, the WebSocket variants ws-spawn-throughput,
- * ws-output, ws-pty-echo, and spawn-memory (a prefix such as `spawn`, `pty`, `scale` or `ws` selects
- * all that start with it).
+ * ws-output, ws-pty-echo, pool, and spawn-memory (a prefix such as `spawn`, `pty`, `scale` or `ws`
+ * selects all that start with it).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -23,6 +23,7 @@ import type { BenchConfig, MetricRow, Scenario } from './lib/scenario.js';
 import { outputThroughput } from './scenarios/output.js';
 import { ptyEcho, ptyThroughput } from './scenarios/pty.js';
 import { networkProxy } from './scenarios/network.js';
+import { poolThroughput } from './scenarios/pool.js';
 import { sandboxOverhead } from './scenarios/sandbox.js';
 import { scalePipes, scalePtys } from './scenarios/scale.js';
 import { spawnLatency, spawnThroughput } from './scenarios/spawn.js';
@@ -44,6 +45,7 @@ const SCENARIOS: readonly Scenario[] = [
   wsSpawnThroughput,
   wsOutputThroughput,
   wsPtyEcho,
+  poolThroughput,
   // Last: it grows this process by gigabytes, which would slow every fork after it.
   spawnMemory,
 ];

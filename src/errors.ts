@@ -49,6 +49,8 @@ export const ErrorCodes = {
   INTERNAL: 'EXEC_ERR_INTERNAL',
   /** The caller's AbortSignal fired: the start was not made, or the wait was given up. */
   ABORTED: 'EXEC_ERR_ABORTED',
+  /** The server is draining before it stops: it refuses new processes (start them elsewhere). */
+  DRAINING: 'EXEC_ERR_DRAINING',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -203,6 +205,16 @@ export class InternalError extends ExecError {
 export class AbortedError extends ExecError {
   constructor(what: string, options?: { cause?: unknown }) {
     super(ErrorCodes.ABORTED, `${what} was aborted`, options);
+  }
+}
+
+/** `process/start` on a server that is draining: nothing was started; another server may take it. */
+export class DrainingError extends ExecError {
+  constructor() {
+    super(
+      ErrorCodes.DRAINING,
+      'the exec server is draining before it stops and starts no new processes; start it on another server',
+    );
   }
 }
 

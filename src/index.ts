@@ -47,12 +47,17 @@ export type {
   SpecialPathOption,
 } from './core/sandbox-options.js';
 export { ExecServerClient } from './client/exec-server-client.js';
-export type { ExecServerClientOptions } from './client/exec-server-client.js';
+export type { ClientConnectionState, ExecServerClientOptions } from './client/exec-server-client.js';
 export { RemoteProcess } from './client/remote-process.js';
-export type { ServerCapabilities } from './rpc/wire-types.js';
+export { ExecServerPool } from './client/pool.js';
+export type { PoolExecOptions, PoolServerInfo, PoolServerState, PoolStartOptions } from './client/pool.js';
+export { POOL_DEFAULTS } from './client/pool-options.js';
+export type { ExecServerPoolOptions, PoolDnsSource, PoolResolver } from './client/pool-options.js';
+export type { ServerCapabilities, ServerCapacity } from './rpc/wire-types.js';
 export {
   AbortedError,
   ClosedError,
+  DrainingError,
   DuplicateProcessError,
   EmptyArgvError,
   ErrorCodes,

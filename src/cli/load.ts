@@ -6,12 +6,12 @@
  * code is 1 when any operation failed or any byte was lost or wrong.
  */
 import { type Command, InvalidArgumentError as CommanderArgumentError, Option } from 'commander';
-import { ExecServerClient } from '../client/index.js';
+import { ExecServerClient, ExecServerPool } from '../client/index.js';
 import { ExecRuntime } from '../runtime/exec-runtime.js';
 import { stderrLogger } from '../core/logger.js';
-import type { ExecBackend } from '../core/types.js';
+import type { ExecBackend, ExecProcess } from '../core/types.js';
 import { Progress } from './load/progress.js';
-import { LoadStats, renderSummary, summarize, type LoadFlags } from './load/report.js';
+import { LoadStats, backendOf, renderSummary, summarize, type LoadFlags } from './load/report.js';
 import { run } from './load/scenarios.js';
 import { EXIT_FAILURE as EXIT_OWN_ERROR } from './exit-codes.js';
 import { readToken } from './token.js';
@@ -45,6 +45,24 @@ function seconds(value: string): number {
   return n;
 }
 
+/** `--remote`: `ws://…` (or `stdio:…`), a comma-separated list of them, or `dns:NAME:PORT`. */
+export function remoteTarget(value: string): string {
+  const dns = /^dns:(.+)$/.exec(value);
+  if (dns !== null) {
+    if (!/^(\[[^\]]+\]|[^:[\]\s]+):\d{1,5}$/.test(dns[1]!)) {
+      throw new CommanderArgumentError(`expected dns:NAME:PORT, got ${JSON.stringify(value)}`);
+    }
+    return value;
+  }
+  const urls = value.split(',');
+  if (urls.length > 1 && urls.some((url) => !url.startsWith('ws://'))) {
+    throw new CommanderArgumentError(
+      `expected ws://IP:PORT URLs separated by commas, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
 /** `1048576`, `64K`, `16M`, `1G` (binary multiples); at most 64 GiB. */
 export function parseByteSize(value: string): number {
   const match = /^(\d+)([kmg]i?b?)?$/i.exec(value.trim());
@@ -64,7 +82,11 @@ export function registerLoadCommand(program: Command): Command {
     .description(
       'generate load against the embedded runtime (or a server with --remote) and verify every result',
     )
-    .option('--remote <url>', 'drive an exec server at ws://IP:PORT instead of the embedded runtime')
+    .option(
+      '--remote <url>',
+      'drive an exec server at ws://IP:PORT instead of the embedded runtime; several (URL1,URL2,…) or dns:NAME:PORT (every address of NAME) through a pool',
+      remoteTarget,
+    )
     .option(
       '--token-file <file>',
       'with --remote: file holding the bearer token (default: env EXEC_SERVER_TOKEN)',
@@ -108,14 +130,28 @@ export function registerLoadCommand(program: Command): Command {
 
 async function load(flags: LoadFlags, options: { unboundedCount: boolean }): Promise<number> {
   let backend: ExecBackend;
+  /** With a pool: starts placed on each server. */
+  let placed: Map<string, number> | null = null;
   try {
-    backend =
-      flags.remote === undefined
-        ? await ExecRuntime.create({ logger: stderrLogger('warn'), spawner: flags.spawner })
-        : await ExecServerClient.connect(flags.remote, {
-            token: await readToken(flags.tokenFile),
-            clientName: 'execvisor-load',
-          });
+    const remote = flags.remote;
+    const kind = backendOf(remote);
+    if (remote === undefined || kind === 'embedded') {
+      backend = await ExecRuntime.create({ logger: stderrLogger('warn'), spawner: flags.spawner });
+    } else if (kind === 'remote') {
+      backend = await ExecServerClient.connect(remote, {
+        token: await readToken(flags.tokenFile),
+        clientName: 'execvisor-load',
+      });
+    } else {
+      const pool = await ExecServerPool.connect({
+        servers: remote.startsWith('dns:') ? { dns: remote.slice('dns:'.length) } : remote.split(','),
+        token: await readToken(flags.tokenFile),
+        clientName: 'execvisor-load',
+      });
+      const counts = new Map<string, number>();
+      placed = counts;
+      backend = countingPlacements(pool, counts);
+    }
   } catch (error) {
     process.stderr.write(`execvisor load: ${error instanceof Error ? error.message : String(error)}\n`);
     return EXIT_UNAVAILABLE;
@@ -138,12 +174,26 @@ async function load(flags: LoadFlags, options: { unboundedCount: boolean }): Pro
     progress.finish();
     await closeBackend(backend);
   }
-  const summary = summarize(flags, stats, limit);
+  const summary = summarize(flags, stats, limit, placed);
   process.stdout.write(flags.json ? `${JSON.stringify(summary, null, 2)}\n` : renderSummary(summary));
   return summary.ok ? 0 : EXIT_FAILED;
 }
 
 // ---- plumbing --------------------------------------------------------------------------------
+
+/** `pool`, counting how many starts each server took. */
+function countingPlacements(pool: ExecServerPool, counts: Map<string, number>): ExecBackend {
+  return {
+    start: async (options): Promise<ExecProcess> => {
+      const process = await pool.start(options);
+      counts.set(process.server, (counts.get(process.server) ?? 0) + 1);
+      return process;
+    },
+    get: (processId) => pool.get(processId),
+    list: () => pool.list(),
+    close: () => pool.close(),
+  };
+}
 
 async function closeBackend(backend: ExecBackend): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

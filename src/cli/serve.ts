@@ -32,6 +32,8 @@ export interface ServeFlags {
   handshakeTimeoutMs?: number;
   maxConnections?: number;
   shutdownTimeoutMs?: number;
+  drainMs?: number;
+  requireSandbox?: boolean;
   workers?: number;
   bwrap?: string;
   spawner?: 'native' | 'node';
@@ -110,6 +112,15 @@ export function registerServeCommand(program: Command): Command {
       `after SIGTERM/SIGINT, kill what is left once shutting down took this long (default ${SHUTDOWN_TIMEOUT_MS})`,
       integer,
     )
+    .option(
+      '--drain-ms <n>',
+      'on SIGTERM, first drain: refuse new processes (/readyz 503) and let running ones finish for up to this long (default: no drain)',
+      integer,
+    )
+    .option(
+      '--require-sandbox',
+      'not ready (/readyz 503) until a sandboxed process has run here, and never if the sandbox does not work',
+    )
     .option('--workers <n>', 'worker threads hosting processes (default: min(cores, 4))', integer)
     .option(
       '--bwrap <path>',
@@ -145,6 +156,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
       detachTtlMs: flags.detachTtlMs,
       handshakeTimeoutMs: flags.handshakeTimeoutMs,
       maxConnections: flags.maxConnections,
+      requireSandbox: flags.requireSandbox === true,
       logger,
     };
     // Validate before anything starts, so a bad flag costs no worker threads.
@@ -195,20 +207,30 @@ export async function serve(flags: ServeFlags): Promise<number> {
         return;
       }
       stopping = true;
-      logger.info({ signal }, 'shutting down');
-      const force = setTimeout(() => {
-        logger.warn({ shutdownTimeoutMs }, 'shutdown took too long; killing remaining processes');
-        void runtime.destroy().finally(resolve);
-      }, shutdownTimeoutMs);
-      force.unref();
-      void server
-        .close()
-        .then(() => runtime.close())
-        .catch((error: unknown) => logger.error({ err: error }, 'shutdown failed'))
-        .finally(() => {
-          clearTimeout(force);
-          resolve();
-        });
+      // SIGTERM is how an orchestrator (Kubernetes, systemd) asks a server to go: with a drain
+      // period, new work goes elsewhere while the work here finishes. SIGINT (Ctrl-C) stops now.
+      const drain =
+        signal === 'SIGTERM' && flags.drainMs !== undefined
+          ? server.drain(flags.drainMs).catch((error: unknown) => {
+              logger.error({ err: error }, 'drain failed');
+            })
+          : Promise.resolve();
+      void drain.then(() => {
+        logger.info({ signal }, 'shutting down');
+        const force = setTimeout(() => {
+          logger.warn({ shutdownTimeoutMs }, 'shutdown took too long; killing remaining processes');
+          void runtime.destroy().finally(resolve);
+        }, shutdownTimeoutMs);
+        force.unref();
+        void server
+          .close()
+          .then(() => runtime.close())
+          .catch((error: unknown) => logger.error({ err: error }, 'shutdown failed'))
+          .finally(() => {
+            clearTimeout(force);
+            resolve();
+          });
+      });
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));

@@ -4,8 +4,12 @@
  * carrying the ExecError code. It speaks both shapes of the protocol: the seed's, with our
  * extensions, to a server of ours; the current upstream one to a server that answers `initialize`
  * with `environmentInfo` only (see `current-shape.ts`).
+ *
+ * With `reconnect`, a connection lost by accident (not closed by either side on purpose) is opened
+ * again and the session resumed, so the processes go on; see `#reconnect`.
  */
-import { ClosedError, LimitError } from '../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ClosedError, ErrorCodes, LimitError, TransportError, errorCodeOf } from '../errors.js';
 import { toBase64 } from '../fs/protocol.js';
 import type {
   CanonicalizeParams,
@@ -25,12 +29,20 @@ import type {
 } from '../fs/types.js';
 import { execOn, type ExecOptions, type ExecResultOf } from '../core/exec.js';
 import { startWithLimits } from '../core/start-limits.js';
-import type { ExecBackend, ExecProcess, ProcessInfo, SandboxType, StartOptions } from '../core/types.js';
-import { clientNotifications, requestMethods, serverNotifications } from '../rpc/methods.js';
+import type { ExecBackend, ProcessInfo, SandboxType, StartOptions } from '../core/types.js';
+import {
+  clientNotifications,
+  requestMethods,
+  serverNotifications,
+  type AnyRequestMethod,
+  type ParamsIn,
+  type ResultOf,
+} from '../rpc/methods.js';
 import type { EnvironmentInfo, HttpRequestResult, ServerCapabilities } from '../rpc/wire-types.js';
 import { currentShapeAdapter } from './current-shape.js';
-import { DEFAULT_CLIENT_RETAINED_BYTES, RemoteProcess } from './remote-process.js';
+import { DEFAULT_CLIENT_RETAINED_BYTES, RemoteProcess, type ProcessLink } from './remote-process.js';
 import { RpcPeer } from './rpc-peer.js';
+import { isTransientConnectFailure } from './transport.js';
 
 /**
  * Which shape to speak: `seed` (with our extensions), `current` (upstream's current shape), or
@@ -62,7 +74,30 @@ export interface ExecServerClientOptions {
    * output notifications). Default 1 MiB, the server's default retention.
    */
   readonly retainedBytesPerProcess?: number;
+  /**
+   * When the connection is lost by accident (the network, not a close by either side), connect
+   * again and resume the session, so its processes go on: their `events$` continue where they
+   * were, reads cut by the loss are made again, calls made meanwhile wait. Tried again while the
+   * failure may pass (a timeout, a reset) for `reconnectWithinMs`; given up at once when nobody
+   * listens at the address any more (ECONNREFUSED), the server answers HTTP (401, 503 shutting
+   * down) or does not know the session: then the processes fail with `EXEC_ERR_TRANSPORT`, as
+   * they do at once without this option. Default false.
+   */
+  readonly reconnect?: boolean;
+  /** How long `reconnect` keeps trying. Default: the server's `detachTtlMs` (30 000 ms if unknown). */
+  readonly reconnectWithinMs?: number;
 }
+
+/**
+ * The client's connection: `connected`; `reconnecting` (lost, being re-established: see
+ * `reconnect`); `disconnected` for good (closed, or lost and not resumed).
+ */
+export type ClientConnectionState = 'connected' | 'reconnecting' | 'disconnected';
+
+/** First wait between reconnection attempts; doubled up to `RECONNECT_MAX_DELAY_MS`. */
+const RECONNECT_FIRST_DELAY_MS = 50;
+const RECONNECT_MAX_DELAY_MS = 2_000;
+const DEFAULT_DETACH_TTL_MS = 30_000;
 
 type NotificationKind = Exclude<keyof typeof serverNotifications, 'httpBodyDelta'>;
 
@@ -82,7 +117,16 @@ type EarlyNotification = { readonly kind: NotificationKind; readonly params: unk
 const WRITE_FILE_OVERHEAD_BYTES = 1024;
 
 export class ExecServerClient implements ExecBackend, FileSystemBackend {
-  readonly #peer: RpcPeer;
+  readonly #url: string;
+  readonly #options: ExecServerClientOptions;
+  #peer: RpcPeer;
+  /** Set while a lost connection is being re-established; see `ProcessLink.reconnecting`. */
+  #reconnecting: Promise<boolean> | null = null;
+  readonly #stopReconnecting = new AbortController();
+  #state: ClientConnectionState = 'connected';
+  readonly #stateListeners = new Set<(state: ClientConnectionState, detail: string) => void>();
+  /** What the process handles call through: the connection of the moment. */
+  readonly #link: ProcessLink;
   readonly #handles = new Map<string, RemoteProcess>();
   /** Notifications for processes whose start response has not arrived yet (§4: they may lead). */
   readonly #early = new Map<string, EarlyNotification[]>();
@@ -98,15 +142,22 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
   /** The caller asked for a session it may resume: `close()` leaves its processes running. */
   readonly #keepOnClose: boolean;
 
-  private constructor(peer: RpcPeer, options: ExecServerClientOptions) {
+  private constructor(url: string, peer: RpcPeer, options: ExecServerClientOptions) {
+    this.#url = url;
+    this.#options = options;
     this.#peer = peer;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
     this.#retainedBytes = options.retainedBytesPerProcess ?? DEFAULT_CLIENT_RETAINED_BYTES;
     this.#keepOnClose = options.resumeSessionId !== undefined;
-    peer.onNotification = (method, params) => this.#onNotification(method, params);
-    peer.onDisconnect = (message) => {
-      for (const handle of this.#handles.values()) handle.fail(message);
+    const reconnecting = () => this.#reconnecting;
+    this.#link = {
+      call: (method, params) => this.#call(method, params),
+      get reconnecting() {
+        return reconnecting();
+      },
+      resumable: options.reconnect === true,
     };
+    this.#attach(peer);
   }
 
   /**
@@ -119,7 +170,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
       token: options.token,
       connectTimeoutMs: options.connectTimeoutMs,
     });
-    const client = new ExecServerClient(peer, options);
+    const client = new ExecServerClient(url, peer, options);
     try {
       await client.#handshake(options);
     } catch (error) {
@@ -127,6 +178,25 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
       throw error;
     }
     return client;
+  }
+
+  /** The URL this client connected to. */
+  get url(): string {
+    return this.#url;
+  }
+
+  /** The connection now: see `ClientConnectionState`. */
+  get state(): ClientConnectionState {
+    return this.#state;
+  }
+
+  /**
+   * Calls `listener` on every change of `state`, with a detail (why the connection was lost, or
+   * why it was not resumed). Returns the function that removes the listener.
+   */
+  onStateChange(listener: (state: ClientConnectionState, detail: string) => void): () => void {
+    this.#stateListeners.add(listener);
+    return () => this.#stateListeners.delete(listener);
   }
 
   /** The server session of this connection (pass it as `resumeSessionId` to resume). */
@@ -154,11 +224,12 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
 
   /** `environment/info`. */
   environment(): Promise<EnvironmentInfo> {
-    return this.#peer.call(requestMethods.environmentInfo, {});
+    return this.#call(requestMethods.environmentInfo, {});
   }
 
-  start(options: StartOptions): Promise<ExecProcess> {
-    return startWithLimits(options, (checked) => this.#start(checked));
+  /** Starts a process on the server; the handle is a `RemoteProcess` (`server` names this server). */
+  start(options: StartOptions): Promise<RemoteProcess> {
+    return startWithLimits(options, (checked) => this.#start(checked)) as Promise<RemoteProcess>;
   }
 
   /** As `ExecRuntime.exec`: starts, waits for the close, resolves with the whole output. */
@@ -166,12 +237,12 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
     return execOn(this, options);
   }
 
-  async #start(options: StartOptions): Promise<ExecProcess> {
+  async #start(options: StartOptions): Promise<RemoteProcess> {
     if (this.#closing !== null) throw new ClosedError('client');
     const processId = options.processId ?? this.#freshProcessId();
     this.#early.set(processId, []);
     try {
-      const started = this.#peer.call(requestMethods.start, {
+      const started = this.#call(requestMethods.start, {
         processId,
         argv: [...options.argv],
         cwd: options.cwd,
@@ -198,7 +269,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
       // (the server answers it once that start has settled, by a direct lookup), gives it without
       // a second round trip. A server without the method (upstream's) costs only the pid.
       const listed = this.#hasMethod(requestMethods.list.name)
-        ? this.#peer.call(requestMethods.list, { processId }).then(
+        ? this.#call(requestMethods.list, { processId }).then(
             ({ processes }) => processes.find((p) => p.processId === processId),
             () => undefined,
           )
@@ -207,8 +278,9 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
       const sandboxType = (await started).sandboxType as SandboxType;
       const info = await listed;
       const flowControlled = options.flowControl != null;
-      const handle = new RemoteProcess(this.#peer, {
+      const handle = new RemoteProcess(this.#link, {
         processId,
+        server: this.#url,
         tty: options.tty ?? false,
         sandboxType,
         pid: info?.pid ?? null,
@@ -224,18 +296,19 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
     }
   }
 
-  get(processId: string): ExecProcess | undefined {
+  /** A process of this client that has not closed yet. */
+  get(processId: string): RemoteProcess | undefined {
     return this.#handles.get(processId);
   }
 
   async list(): Promise<ProcessInfo[]> {
-    const { processes } = await this.#peer.call(requestMethods.list, {});
+    const { processes } = await this.#call(requestMethods.list, {});
     return [...processes];
   }
 
   /** `fs/readFile`. */
   async readFile(params: ReadFileParams): Promise<ReadFileResult> {
-    const { dataBase64 } = await this.#peer.call(requestMethods.readFile, {
+    const { dataBase64 } = await this.#call(requestMethods.readFile, {
       path: params.path,
       ...follow(params.followSymlinks),
       sandbox: params.sandbox ?? null,
@@ -263,7 +336,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
         );
       }
     }
-    await this.#peer.call(requestMethods.writeFile, {
+    await this.#call(requestMethods.writeFile, {
       path: params.path,
       dataBase64,
       ...follow(params.followSymlinks),
@@ -273,7 +346,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
 
   /** `fs/createDirectory`. */
   async createDirectory(params: CreateDirectoryParams): Promise<void> {
-    await this.#peer.call(requestMethods.createDirectory, {
+    await this.#call(requestMethods.createDirectory, {
       path: params.path,
       recursive: params.recursive ?? null,
       ...follow(params.followSymlinks),
@@ -283,7 +356,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
 
   /** `fs/getMetadata`. An older server that does not report `isSymlink` and `size` gives false and 0. */
   async getMetadata(params: GetMetadataParams): Promise<FileMetadata> {
-    const metadata = await this.#peer.call(requestMethods.getMetadata, {
+    const metadata = await this.#call(requestMethods.getMetadata, {
       path: params.path,
       ...follow(params.followSymlinks),
       sandbox: params.sandbox ?? null,
@@ -293,7 +366,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
 
   /** `fs/readDirectory`. */
   readDirectory(params: ReadDirectoryParams): Promise<ReadDirectoryResult> {
-    return this.#peer.call(requestMethods.readDirectory, {
+    return this.#call(requestMethods.readDirectory, {
       path: params.path,
       sandbox: params.sandbox ?? null,
     });
@@ -301,7 +374,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
 
   /** `fs/remove`. */
   async remove(params: RemoveParams): Promise<void> {
-    await this.#peer.call(requestMethods.remove, {
+    await this.#call(requestMethods.remove, {
       path: params.path,
       recursive: params.recursive ?? null,
       force: params.force ?? null,
@@ -312,7 +385,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
 
   /** `fs/copy`. */
   async copy(params: CopyParams): Promise<void> {
-    await this.#peer.call(requestMethods.copy, {
+    await this.#call(requestMethods.copy, {
       sourcePath: params.sourcePath,
       destinationPath: params.destinationPath,
       recursive: params.recursive,
@@ -322,7 +395,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
 
   /** `fs/canonicalize`. */
   async canonicalize(params: CanonicalizeParams): Promise<string> {
-    const { path } = await this.#peer.call(requestMethods.canonicalize, {
+    const { path } = await this.#call(requestMethods.canonicalize, {
       path: params.path,
       sandbox: params.sandbox ?? null,
     });
@@ -331,7 +404,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
 
   /** `fs/walk`. */
   walk(params: WalkParams): Promise<WalkOutcome> {
-    return this.#peer.call(requestMethods.walk, {
+    return this.#call(requestMethods.walk, {
       path: params.path,
       options: params.options,
       sandbox: params.sandbox ?? null,
@@ -340,7 +413,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
 
   /** `fs/open`: a read handle on the file (at most 128 per connection; ids of at most 32 bytes). */
   async openFile(params: { handleId: string; path: string; sandbox?: unknown }): Promise<string> {
-    const { handleId } = await this.#peer.call(requestMethods.open, {
+    const { handleId } = await this.#call(requestMethods.open, {
       handleId: params.handleId,
       path: params.path,
       sandbox: params.sandbox ?? null,
@@ -350,13 +423,13 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
 
   /** `fs/readBlock`: up to `len` bytes (1 B to 1 MiB) at `offset`; `eof` when fewer were left. */
   async readBlock(handleId: string, offset: number, len: number): Promise<{ chunk: Buffer; eof: boolean }> {
-    const { chunk, eof } = await this.#peer.call(requestMethods.readBlock, { handleId, offset, len });
+    const { chunk, eof } = await this.#call(requestMethods.readBlock, { handleId, offset, len });
     return { chunk: Buffer.from(chunk, 'base64'), eof };
   }
 
   /** `fs/close`. */
   async closeFile(handleId: string): Promise<void> {
-    await this.#peer.call(requestMethods.close, { handleId });
+    await this.#call(requestMethods.close, { handleId });
   }
 
   /** `http/request`, buffered (the body comes back in the answer). */
@@ -368,7 +441,7 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
     timeoutMs?: number | null;
     redirectPolicy?: 'follow' | 'stop';
   }): Promise<HttpRequestResult> {
-    return this.#peer.call(requestMethods.httpRequest, {
+    return this.#call(requestMethods.httpRequest, {
       method: params.method,
       url: params.url,
       headers: params.headers ?? [],
@@ -389,13 +462,18 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
     return this.#closing;
   }
 
-  /** Drops the connection at once, like a network failure (for tests of resume and failure paths). */
+  /**
+   * Drops the connection at once, like a network failure (for tests of resume and failure paths):
+   * with `reconnect`, the client then reconnects as it would after a real one.
+   */
   disconnect(): Promise<void> {
     this.#peer.terminate();
     return this.#peer.close();
   }
 
   async #close(): Promise<void> {
+    this.#stopReconnecting.abort();
+    if (this.#reconnecting !== null) await this.#reconnecting;
     if (this.#peer.disconnected === null && !this.#keepOnClose) {
       const live = [...this.#handles.values()].filter((h) => !h.info().closed);
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, this.#closeTimeoutMs).unref());
@@ -405,6 +483,109 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
       ]);
     }
     await this.#peer.close();
+    this.#setState('disconnected', 'closed');
+  }
+
+  /** A call on the connection of the moment; one made while reconnecting waits for the outcome. */
+  #call<M extends AnyRequestMethod>(method: M, params: ParamsIn<M>): Promise<ResultOf<M>> {
+    const reconnecting = this.#reconnecting;
+    if (reconnecting === null) return this.#peer.call(method, params);
+    return reconnecting.then((resumed) =>
+      resumed
+        ? this.#peer.call(method, params)
+        : Promise.reject(new TransportError(this.#peer.disconnected ?? 'exec-server transport disconnected')),
+    );
+  }
+
+  #attach(peer: RpcPeer): void {
+    peer.onNotification = (method, params) => this.#onNotification(method, params);
+    peer.onDisconnect = (message) => this.#onDisconnect(message);
+  }
+
+  #setState(state: ClientConnectionState, detail: string): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    for (const listener of [...this.#stateListeners]) listener(state, detail);
+  }
+
+  #onDisconnect(message: string): void {
+    const resumable =
+      this.#options.reconnect === true &&
+      this.#closing === null &&
+      this.#sessionId !== null &&
+      this.#capabilities?.detachable === true;
+    if (!resumable) {
+      for (const handle of this.#handles.values()) handle.fail(message);
+      this.#setState('disconnected', message);
+      return;
+    }
+    const reconnecting = this.#reconnect(message);
+    this.#reconnecting = reconnecting;
+    void reconnecting.then(() => {
+      if (this.#reconnecting === reconnecting) this.#reconnecting = null;
+    });
+    this.#setState('reconnecting', message);
+  }
+
+  /**
+   * Connects again and resumes the session, trying again while the failure may pass, until
+   * `reconnectWithinMs`. Resolves true once resumed (the handles go on: each catches up on what it
+   * missed), false once given up (the handles have failed with `EXEC_ERR_TRANSPORT`).
+   */
+  async #reconnect(lost: string): Promise<boolean> {
+    const withinMs =
+      this.#options.reconnectWithinMs ?? this.#capabilities?.detachTtlMs ?? DEFAULT_DETACH_TTL_MS;
+    const deadline = performance.now() + withinMs;
+    const stop = this.#stopReconnecting.signal;
+    let delay = RECONNECT_FIRST_DELAY_MS;
+    let why = 'the client was closed';
+    while (!stop.aborted) {
+      const left = deadline - performance.now();
+      try {
+        const peer = await RpcPeer.open(this.#url, {
+          token: this.#options.token,
+          connectTimeoutMs: Math.max(1, Math.min(this.#options.connectTimeoutMs ?? 10_000, left)),
+        });
+        try {
+          await this.#resumeOn(peer);
+        } catch (error) {
+          await peer.close();
+          throw error;
+        }
+        if (stop.aborted) {
+          await peer.close();
+          break;
+        }
+        this.#peer = peer;
+        this.#attach(peer);
+        this.#setState('connected', 'resumed');
+        for (const handle of this.#handles.values()) handle.resumed();
+        return true;
+      } catch (error) {
+        why = error instanceof Error ? error.message : String(error);
+        const mayPass =
+          isTransientConnectFailure(error) || errorCodeOf(error) === ErrorCodes.SESSION_ATTACHED;
+        if (!mayPass || performance.now() + delay >= deadline) break;
+        await sleep(delay, undefined, { signal: stop }).catch(() => undefined);
+        delay = Math.min(delay * 2, RECONNECT_MAX_DELAY_MS);
+      }
+    }
+    const message = `${lost}; the session was not resumed: ${why}`;
+    for (const handle of this.#handles.values()) handle.fail(message);
+    this.#setState('disconnected', message);
+    return false;
+  }
+
+  /** The handshake of a resume on `peer`; the session's processes keep their handles. */
+  async #resumeOn(peer: RpcPeer): Promise<void> {
+    if (this.#protocol === 'current') peer.adapter = currentShapeAdapter;
+    const result = await peer.call(requestMethods.initialize, {
+      clientName: this.#options.clientName ?? 'execvisor-client',
+      resumeSessionId: this.#sessionId,
+    });
+    this.#capabilities = result.capabilities ?? this.#capabilities;
+    this.#environmentInfo = result.environmentInfo ?? this.#environmentInfo;
+    peer.notify(clientNotifications.initialized, {});
   }
 
   async #handshake(options: ExecServerClientOptions): Promise<void> {
@@ -429,8 +610,9 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
     if (typeof options.resumeSessionId === 'string' && this.#hasMethod(requestMethods.list.name)) {
       const { processes } = await this.#peer.call(requestMethods.list, {});
       for (const info of processes) {
-        const handle = new RemoteProcess(this.#peer, {
+        const handle = new RemoteProcess(this.#link, {
           processId: info.processId,
+          server: this.#url,
           tty: info.tty,
           sandboxType: info.sandboxType,
           pid: info.pid,
@@ -455,10 +637,12 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
     this.#handles.set(handle.processId, handle);
     for (const early of this.#early.get(handle.processId) ?? [])
       this.#deliver(handle, early.kind, early.params);
-    void handle.closed.then(
-      () => undefined,
-      () => undefined,
-    );
+    // Forgotten once closed (or failed): the caller holds what it still needs, and a client that
+    // runs processes for days must not keep every handle, and its log, it ever had.
+    const forget = () => {
+      if (this.#handles.get(handle.processId) === handle) this.#handles.delete(handle.processId);
+    };
+    void handle.closed.then(forget, forget);
     const disconnect = this.#peer.disconnected;
     if (disconnect !== null) handle.fail(disconnect);
   }

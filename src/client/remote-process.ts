@@ -11,7 +11,14 @@
  * Flow control: for a process started with `flowControl` (and for an adopted one, whose settings
  * are unknown) the handle acknowledges output once `events$` has delivered it to a subscriber
  * (`process/ack`, batched); explicit `read()`s acknowledge what they return on the server.
+ *
+ * Calls go through a `ProcessLink`: the connection, or a client that re-establishes it. While the
+ * link is reconnecting, a call cut by the disconnect waits for the outcome and is made again on the
+ * new connection (a resumed session) when a repeat is harmless: reads, writes (each carries a
+ * `writeId`, which the server does not write twice), `closeStdin`, `resize`, `terminate`, `ack`;
+ * not `signal`, which would deliver twice. Only once the link gave up does the handle fail.
  */
+import { randomUUID } from 'node:crypto';
 import { type Observable, tap } from 'rxjs';
 import { AbortedError, TransportError } from '../errors.js';
 import type {
@@ -29,15 +36,34 @@ import type {
 } from '../core/types.js';
 import { AckBatcher } from '../process/ack-batcher.js';
 import { OutputLog } from '../process/output-log.js';
-import { requestMethods, type NotificationParams } from '../rpc/methods.js';
+import {
+  requestMethods,
+  type AnyRequestMethod,
+  type NotificationParams,
+  type ParamsIn,
+  type ResultOf,
+} from '../rpc/methods.js';
 import type { WireReadResult } from '../rpc/wire-types.js';
-import type { RpcPeer } from './rpc-peer.js';
+
+/** What a handle calls its server through (an `RpcPeer` is one). */
+export interface ProcessLink {
+  call<M extends AnyRequestMethod>(method: M, params: ParamsIn<M>): Promise<ResultOf<M>>;
+  /**
+   * While the connection is being re-established: settles with true once the session was resumed
+   * on a new connection, false once the link gave up. Null (or absent) otherwise.
+   */
+  readonly reconnecting?: Promise<boolean> | null;
+  /** The link re-establishes a lost connection: writes then carry a `writeId`, so a repeat is harmless. */
+  readonly resumable?: boolean;
+}
 
 /** Default bound of the client-side log of each handle (the server's default retention). */
 export const DEFAULT_CLIENT_RETAINED_BYTES = 1024 * 1024;
 
 export interface RemoteProcessInit {
   readonly processId: string;
+  /** The server hosting it, as the client was given it (`ws://…`, `stdio:…`). */
+  readonly server?: string;
   readonly tty: boolean;
   readonly sandboxType: SandboxType;
   readonly pid: number | null;
@@ -66,12 +92,14 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 
 export class RemoteProcess implements ExecProcess {
   readonly processId: string;
+  /** The URL of the server that hosts this process. */
+  readonly server: string;
   readonly tty: boolean;
   readonly sandboxType: SandboxType;
   readonly events$: Observable<ProcessEvent>;
   readonly exited: Promise<number>;
   readonly closed: Promise<void>;
-  readonly #peer: RpcPeer;
+  readonly #link: ProcessLink;
   readonly #startedAtMs: number;
   readonly #log: OutputLog;
   #pid: number | null;
@@ -81,9 +109,10 @@ export class RemoteProcess implements ExecProcess {
   #settleClose!: () => void;
   #fail!: (error: Error) => void;
 
-  constructor(peer: RpcPeer, init: RemoteProcessInit) {
-    this.#peer = peer;
+  constructor(link: ProcessLink, init: RemoteProcessInit) {
+    this.#link = link;
     this.processId = init.processId;
+    this.server = init.server ?? '';
     this.tty = init.tty;
     this.sandboxType = init.sandboxType;
     this.#pid = init.pid;
@@ -116,7 +145,10 @@ export class RemoteProcess implements ExecProcess {
         if (event.type === 'exited') this.#recordExit(event.exitCode);
         else if (event.type === 'closed') this.#recordClosed();
       },
-      error: () => undefined,
+      // The log failed (the transport was lost, or a catch-up found the process gone on the
+      // server): `exited` and `closed` must not wait for ever.
+      error: (error: unknown) =>
+        this.#fail(error instanceof Error ? error : new TransportError(String(error))),
     });
     const acks = init.ackDelivered === true ? new AckBatcher() : null;
     this.events$ =
@@ -160,12 +192,12 @@ export class RemoteProcess implements ExecProcess {
   async read(options: ReadOptions = {}): Promise<ReadResult> {
     const signal = options.signal ?? null;
     if (signal?.aborted) throw new AbortedError('read', { cause: signal.reason });
-    if (this.#log.failure === null) {
+    while (this.#log.failure === null) {
       try {
         const acknowledge = options.acknowledge !== false;
         // A wait given up cannot be withdrawn from the server: a read that may be abandoned does not
         // acknowledge there, and what it returns is acknowledged once it is taken.
-        const call = this.#peer.call(requestMethods.read, {
+        const call = this.#link.call(requestMethods.read, {
           processId: this.processId,
           afterSeq: options.afterSeq ?? null,
           maxBytes: options.maxBytes ?? null,
@@ -180,6 +212,9 @@ export class RemoteProcess implements ExecProcess {
         return result;
       } catch (error) {
         if (!(error instanceof TransportError)) throw error;
+        // Cut by a disconnect: asked again once the session is resumed, else answered as lost.
+        const reconnecting = this.#link.reconnecting ?? null;
+        if (reconnecting === null || !(await reconnecting)) break;
       }
     }
     const next = (options.afterSeq ?? 0) + 1;
@@ -199,41 +234,49 @@ export class RemoteProcess implements ExecProcess {
       typeof data === 'string'
         ? Buffer.from(data, 'utf8')
         : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    const result = await this.#peer.call(requestMethods.write, {
+    const params = {
       processId: this.processId,
       chunk: bytes.toString('base64'),
-      writeId: options.writeId ?? null,
-    });
+      writeId: options.writeId ?? (this.#link.resumable === true ? randomUUID() : null),
+    };
+    const result = await this.#again(() => this.#link.call(requestMethods.write, params));
     return result.status;
   }
 
   async closeStdin(): Promise<void> {
-    await this.#peer.call(requestMethods.closeStdin, { processId: this.processId });
+    await this.#again(() => this.#link.call(requestMethods.closeStdin, { processId: this.processId }));
   }
 
   async resize(size: TerminalSize): Promise<void> {
-    await this.#peer.call(requestMethods.resize, {
-      processId: this.processId,
-      rows: size.rows,
-      cols: size.cols,
-    });
+    const params = { processId: this.processId, rows: size.rows, cols: size.cols };
+    await this.#again(() => this.#link.call(requestMethods.resize, params));
   }
 
   async signal(signal: SignalName): Promise<void> {
-    await this.#peer.call(requestMethods.signal, { processId: this.processId, signal });
+    await this.#link.call(requestMethods.signal, { processId: this.processId, signal });
   }
 
   async terminate(options: TerminateOptions = {}): Promise<boolean> {
-    const result = await this.#peer.call(requestMethods.terminate, {
-      processId: this.processId,
-      graceMs: options.graceMs ?? null,
-    });
+    const params = { processId: this.processId, graceMs: options.graceMs ?? null };
+    const result = await this.#again(() => this.#link.call(requestMethods.terminate, params));
     return result.running;
   }
 
   async ack(seq: number): Promise<void> {
-    await this.#peer.call(requestMethods.ack, { processId: this.processId, seq });
+    await this.#again(() => this.#link.call(requestMethods.ack, { processId: this.processId, seq }));
     this.#log.ack(seq);
+  }
+
+  /** `send`, made again after a disconnect once the session is resumed (for calls a repeat cannot harm). */
+  async #again<T>(send: () => Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        return await send();
+      } catch (error) {
+        const reconnecting = error instanceof TransportError ? (this.#link.reconnecting ?? null) : null;
+        if (reconnecting === null || !(await reconnecting)) throw error;
+      }
+    }
   }
 
   // ---- fed by the client ---------------------------------------------------------------------
@@ -256,6 +299,14 @@ export class RemoteProcess implements ExecProcess {
   /** @internal */
   noteClosed(params: NotificationParams<'closed'>): void {
     this.#log.receive({ type: 'closed', seq: params.seq });
+  }
+
+  /**
+   * @internal The session was resumed on a new connection: fetch what was sent while the old one
+   * was going down (the notifications that follow fill the rest).
+   */
+  resumed(): void {
+    if (this.#log.failure === null && !this.#log.isClosed) void this.#log.catchUp();
   }
 
   /** @internal The transport is gone: every waiter learns it now. */

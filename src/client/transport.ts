@@ -30,6 +30,22 @@ export interface TransportOptions {
   readonly maxMessageBytes?: number;
 }
 
+/** Why a connection could not be opened: the server's HTTP answer, or the socket's error code. */
+export type ConnectFailure = { readonly status: number } | { readonly errno: string | null };
+
+/**
+ * Whether a failure to connect may pass if tried again: the network (a timeout, a reset, no route
+ * for now), not the server's refusal. Nobody listening (ECONNREFUSED) or an HTTP answer (401, 503
+ * shutting down) means the server (and its sessions) is not coming back at that address.
+ */
+export function isTransientConnectFailure(error: unknown): boolean {
+  if (!(error instanceof TransportError)) return false;
+  const cause = error.cause as ConnectFailure | undefined;
+  if (cause === undefined) return false;
+  if ('status' in cause) return false;
+  return cause.errno !== 'ECONNREFUSED';
+}
+
 /** The `stdio:` prefix of a remote that is a command. */
 export const STDIO_PREFIX = 'stdio:';
 
@@ -51,16 +67,17 @@ function openWebSocket(url: string, options: TransportOptions): Promise<ClientTr
     handshakeTimeout: options.connectTimeoutMs ?? 10_000,
   });
   return new Promise((resolve, reject) => {
-    const fail = (why: string) => {
+    const fail = (why: string, cause: ConnectFailure) => {
       ws.removeAllListeners();
       ws.on('error', () => {});
       ws.terminate();
-      reject(new TransportError(`failed to connect to exec-server at ${url}: ${why}`));
+      reject(new TransportError(`failed to connect to exec-server at ${url}: ${why}`, { cause }));
     };
     ws.once('unexpected-response', (_request, response) => {
-      fail(`HTTP ${response.statusCode ?? 0} ${response.statusMessage ?? ''}`.trim());
+      const status = response.statusCode ?? 0;
+      fail(`HTTP ${status} ${response.statusMessage ?? ''}`.trim(), { status });
     });
-    ws.once('error', (error: Error) => fail(error.message));
+    ws.once('error', (error: NodeJS.ErrnoException) => fail(error.message, { errno: error.code ?? null }));
     ws.once('open', () => {
       ws.removeAllListeners();
       resolve(new WsClientTransport(ws));

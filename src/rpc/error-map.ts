@@ -14,6 +14,8 @@ export const ExtendedRpcCodes = {
   NOT_FOUND: -32004,
   /** The session to resume is attached to another connection. */
   SESSION_ATTACHED: -32010,
+  /** [ext] The server is draining and refuses new processes (ours: no reference code means this). */
+  DRAINING: -32011,
 } as const;
 
 // The OS text of ENOENT as `osErrorText` words it: the one I/O failure the current shape answers
@@ -50,6 +52,7 @@ const RPC_CODE_OF: Readonly<Record<ErrorCode, number>> = {
   [ErrorCodes.INTERNAL]: RpcCodes.INTERNAL_ERROR,
   // Client side only (an AbortSignal never crosses the wire); mapped for completeness.
   [ErrorCodes.ABORTED]: RpcCodes.INTERNAL_ERROR,
+  [ErrorCodes.DRAINING]: ExtendedRpcCodes.DRAINING,
 };
 
 /**
@@ -82,6 +85,7 @@ const MESSAGE_PATTERNS: readonly (readonly [number, RegExp, ErrorCode])[] = [
   [RpcCodes.INVALID_REQUEST, /^process .* already exists$/, ErrorCodes.DUPLICATE_PROCESS],
   [RpcCodes.INVALID_REQUEST, /^(unknown session id |session .* is already attached)/, ErrorCodes.SESSION],
   [ExtendedRpcCodes.SESSION_ATTACHED, /./, ErrorCodes.SESSION_ATTACHED],
+  [ExtendedRpcCodes.DRAINING, /./, ErrorCodes.DRAINING],
   [RpcCodes.INVALID_REQUEST, /has no terminal/, ErrorCodes.NOT_A_TTY],
   [RpcCodes.INVALID_REQUEST, /limit/, ErrorCodes.LIMIT],
   [RpcCodes.INVALID_PARAMS, /^argv must not be empty$/, ErrorCodes.EMPTY_ARGV],

@@ -25,6 +25,17 @@ export interface EnvironmentInfo {
   readonly temporaryDirectories: readonly string[];
   readonly tempDir?: string;
   readonly capabilities: EnvironmentCapabilities;
+  /** [ext] Live processes and limits now, so a client pool can place work (ours only). */
+  readonly capacity?: ServerCapacity;
+}
+
+/** [ext] `environmentInfo.capacity`: see `src/server/health.ts`. */
+export interface ServerCapacity {
+  readonly liveProcesses: number;
+  readonly maxProcesses: number | null;
+  readonly maxProcessesPerConnection: number;
+  /** Whether `process/start` is taken now (what `GET /readyz` answers 200 for). */
+  readonly accepting: boolean;
 }
 
 /** Each is true only where this server implements the feature. */

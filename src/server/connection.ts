@@ -28,6 +28,7 @@ import {
 } from '../rpc/methods.js';
 import { parseParams, type Dialect } from '../rpc/serde-schema.js';
 import { handlers, type ConnectionState, type RequestContext } from './handlers.js';
+import type { ServerHealth } from './health.js';
 import type { HttpDecision } from './http-request.js';
 import type { ServerMetrics } from './metrics.js';
 import { NotificationForwarder } from './notification-forwarder.js';
@@ -48,6 +49,8 @@ export interface ConnectionDeps {
   /** The runtime's `fs/*` methods, or null when it has none. */
   readonly fileSystem: FileSystemBackend | null;
   readonly identifyFile: FileIdentityProbe | null;
+  /** The server's readiness, capacity and drain state. */
+  readonly health: ServerHealth;
   /** Closes a connection that has not completed `initialize` in time; null: never (stdio). */
   readonly handshakeTimeoutMs: number | null;
 }
@@ -57,6 +60,7 @@ export class Connection implements ConnectionState {
   readonly registry: SessionRegistry;
   readonly fileSystem: FileSystemBackend | null;
   readonly identifyFile: FileIdentityProbe | null;
+  readonly health: ServerHealth;
   readonly owner: object = this;
   phase: 'new' | 'initialized' | 'ready' = 'new';
   session: SessionRecord | null = null;
@@ -80,6 +84,7 @@ export class Connection implements ConnectionState {
     this.registry = deps.registry;
     this.fileSystem = deps.fileSystem;
     this.identifyFile = deps.identifyFile;
+    this.health = deps.health;
     this.#metrics = deps.metrics;
     this.#logger = deps.options.logger;
     this.files = new FileHandleTable();

@@ -34,6 +34,7 @@ import {
 import type { Dialect } from '../rpc/serde-schema.js';
 import type { EmptyResult, InitializeResult, WireReadResult, WireSandboxType } from '../rpc/wire-types.js';
 import { environmentInfo } from './environment-info.js';
+import type { ServerHealth } from './health.js';
 import {
   prepareHttpRequest,
   readBody,
@@ -69,6 +70,8 @@ export interface ConnectionState {
   initialized(): void;
   /** The connection's identity in the session registry. */
   readonly owner: object;
+  /** The server's readiness, capacity and drain: starts are admitted and counted there. */
+  readonly health: ServerHealth;
   phase: 'new' | 'initialized' | 'ready';
   session: SessionRecord | null;
   /** Starts in flight on this connection, by processId; settle to undefined on failure. */
@@ -169,7 +172,7 @@ export const handlers: HandlerTable = {
     if (typeof resumeId === 'string') state.followSession();
     const result: InitializeResult = {
       sessionId: record.id,
-      environmentInfo: environmentInfo(),
+      environmentInfo: { ...environmentInfo(), capacity: state.health.capacity() },
       serverVersion: serverVersion(),
       capabilities: {
         methods: methodNames,
@@ -184,6 +187,9 @@ export const handlers: HandlerTable = {
   start: async (state, params) => {
     const session = sessionOf(state);
     const { processId } = params;
+    // A draining server starts nothing new (EXEC_ERR_DRAINING: certainly not started, so a client
+    // pool may start it elsewhere).
+    state.health.admitStart();
     if (params.argv.length === 0) throw new EmptyArgvError();
     if (state.pendingStarts.has(processId) || session.open.has(processId)) {
       throw new DuplicateProcessError(processId);
@@ -210,6 +216,7 @@ export const handlers: HandlerTable = {
       // child gets backpressure instead of evicted output.
       flowControl: params.flowControl ?? state.options.serverFlowControl,
     });
+    state.health.track(starting);
     session.open.add(processId);
     const serverPaced = params.flowControl == null && state.options.serverFlowControl !== null;
     if (serverPaced) session.autoAck.add(processId);
@@ -431,7 +438,7 @@ export const handlers: HandlerTable = {
     return EMPTY;
   },
 
-  environmentInfo: () => Promise.resolve(environmentInfo()),
+  environmentInfo: (state) => Promise.resolve({ ...environmentInfo(), capacity: state.health.capacity() }),
 
   environmentStatus: () => Promise.resolve({ status: 'ready' as const }),
 

@@ -9,6 +9,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { requestMethodsByName } from '../rpc/methods.js';
+import type { ServerHealth } from './health.js';
 import type { RuntimeStats } from './runtime-port.js';
 
 /** The content type of the text `render()` returns (Prometheus text format 0.0.4). */
@@ -41,8 +42,8 @@ export class ServerMetrics {
   readonly #starts: Histogram;
   readonly #requestSeries = new Map<string, Histogram.Internal<'method'>>();
 
-  /** `stats` is read at every scrape. */
-  constructor(stats: () => RuntimeStats) {
+  /** `stats` (and `health`, when given) are read at every scrape. */
+  constructor(stats: () => RuntimeStats, health?: Pick<ServerHealth, 'draining' | 'capacity'>) {
     const registers = [this.#registry];
     // Counters mirror totals kept elsewhere: each scrape adds what is new since the last one.
     const counter = (name: string, help: string, read: () => number) => {
@@ -86,6 +87,17 @@ export class ServerMetrics {
       'Processes failed because their worker thread died.',
       () => stats().workerFailuresTotal ?? 0,
     );
+    if (health !== undefined) {
+      gauge('execvisor_max_processes', 'The limit on live processes (--max-processes).', () => {
+        return health.capacity().maxProcesses ?? Number.NaN;
+      });
+      gauge('execvisor_ready', '1 while GET /readyz answers 200: the server takes new processes.', () =>
+        health.capacity().accepting ? 1 : 0,
+      );
+      gauge('execvisor_draining', '1 from the start of a drain (serve --drain-ms, SIGTERM) on.', () =>
+        health.draining ? 1 : 0,
+      );
+    }
     gauge('execvisor_open_connections', 'Open WebSocket connections.', () => this.connectionsOpen);
     counter('execvisor_connections_total', 'WebSocket connections accepted.', () => this.connectionsTotal);
     gauge('execvisor_sessions_detached', 'Sessions waiting to be resumed.', () => this.sessionsDetached);

@@ -40,8 +40,11 @@ export interface ServerRuntime extends Partial<FileSystemBackend> {
    * inode: `fs/open` with a sandbox reads exactly that file. Without it such opens are refused.
    */
   identifyFile?: FileIdentityProbe;
-  /** The runtime's resolved options, where it has them: the server keeps its own flow control within them. */
-  readonly options?: { readonly maxFlowWindowBytes?: number };
+  /**
+   * The runtime's resolved options, where it has them: the server keeps its own flow control within
+   * them, and reports `maxProcesses` as its capacity.
+   */
+  readonly options?: { readonly maxFlowWindowBytes?: number; readonly maxProcesses?: number };
   session(): RuntimeSession;
   stats(): RuntimeStats;
   close(): Promise<void>;

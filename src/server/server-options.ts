@@ -60,6 +60,12 @@ export interface ServerOptions {
    * Default `{highWaterBytes: 4 MiB, lowWaterBytes: 1 MiB}`.
    */
   readonly serverFlowControl?: FlowControl | null;
+  /**
+   * The server is of use only with a working sandbox: it runs one sandboxed `/bin/true` when it
+   * starts, and until that has exited 0 (and for good if it failed) `GET /readyz` answers 503.
+   * Default false.
+   */
+  readonly requireSandbox?: boolean;
   readonly logger?: ServerLogger;
 }
 
@@ -76,6 +82,7 @@ export interface ResolvedServerOptions {
   readonly maxConnections: number;
   readonly httpNetworkDecision: HttpDecision | null;
   readonly stdio: { readonly input: NodeJS.ReadableStream; readonly output: NodeJS.WritableStream } | null;
+  readonly requireSandbox: boolean;
   readonly logger: ServerLogger;
 }
 
@@ -105,6 +112,14 @@ function positiveInt(name: string, value: number | undefined, fallback: number, 
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || value < min) {
     throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function booleanOption(name: string, value: boolean | undefined): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') {
+    throw new InvalidArgumentError(`${name} must be a boolean, got ${JSON.stringify(value)}`);
   }
   return value;
 }
@@ -146,6 +161,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     maxConnections: positiveInt('maxConnections', options.maxConnections, SERVER_DEFAULTS.maxConnections),
     httpNetworkDecision: options.httpNetworkDecision ?? null,
     stdio: options.stdio ?? null,
+    requireSandbox: booleanOption('requireSandbox', options.requireSandbox),
     logger: options.logger ?? silentLogger,
   };
 }

@@ -1,6 +1,6 @@
 /**
  * The exec server. Over WebSocket: an HTTP server that upgrades any path to a WebSocket (one
- * Connection each) and answers `GET /readyz` and `GET /metrics`. Over stdio: exactly one Connection
+ * Connection each) and answers `GET /livez`, `GET /readyz` (see `health.ts`) and `GET /metrics`. Over stdio: exactly one Connection
  * on stdin/stdout, and the server is done when stdin ends.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -10,6 +10,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ExecRuntime } from '../runtime/exec-runtime.js';
 import { Connection } from './connection.js';
 import { admitUpgrade, bearerMatches, refuseUpgrade } from './http-auth.js';
+import { ServerHealth } from './health.js';
 import { formatWsUrl, isStdioListen, type WsListenAddress } from './listen-url.js';
 import { METRICS_CONTENT_TYPE, ServerMetrics } from './metrics.js';
 import { fileSystemOf, identifyFileOf, type ServerRuntime } from './runtime-port.js';
@@ -27,11 +28,27 @@ export interface ExecServer {
   /** Settles when the server has ended on its own: over stdio, once stdin reached EOF. */
   readonly done: Promise<void>;
   /**
+   * Begins draining: from now on `GET /readyz` answers 503 `draining` and `process/start` is
+   * refused with `EXEC_ERR_DRAINING` (a client pool starts the process on another server), while
+   * everything already started runs on and connections stay open. Resolves once every process
+   * started through this server has closed, or once `timeoutMs` has passed and the rest were
+   * terminated (SIGTERM, then SIGKILL after `graceMs`, default 2 000 ms) and have closed; with how
+   * many were terminated. `close()` comes after it.
+   */
+  drain(timeoutMs: number, options?: { readonly graceMs?: number }): Promise<{ terminated: number }>;
+  /**
    * Stops accepting, closes every connection and session (their processes are terminated) and,
    * if the server created its runtime, closes that too.
    */
   close(): Promise<void>;
 }
+
+/** SIGTERM to SIGKILL for what is still running when a drain period ends. */
+const DRAIN_TERMINATE_GRACE_MS = 2_000;
+/** How long terminated processes get to report their close before the shutdown goes on. */
+const DRAIN_CLOSE_WAIT_MS = 3_000;
+/** setTimeout fires at once past this. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Shared {
   readonly resolved: ResolvedServerOptions;
@@ -39,6 +56,7 @@ interface Shared {
   readonly ownsRuntime: boolean;
   readonly metrics: ServerMetrics;
   readonly registry: SessionRegistry;
+  readonly health: ServerHealth;
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<ExecServer> {
@@ -47,14 +65,61 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
   const ownsRuntime = given.runtime === undefined;
   const runtime: ServerRuntime = given.runtime ?? (await ExecRuntime.create({ logger }));
   const resolved = withinFlowWindow(given, runtime.options?.maxFlowWindowBytes);
-  const metrics = new ServerMetrics(() => runtime.stats());
+  const health = new ServerHealth(runtime, {
+    maxProcessesPerConnection: resolved.maxProcessesPerConnection,
+    requireSandbox: resolved.requireSandbox,
+    logger,
+  });
+  const metrics = new ServerMetrics(() => runtime.stats(), health);
   const registry = new SessionRegistry(runtime, resolved.detachTtlMs, logger, metrics);
-  const shared: Shared = { resolved, runtime, ownsRuntime, metrics, registry };
-  return isStdioListen(resolved.listen) ? startStdio(shared) : startWebSocket(shared, resolved.listen);
+  const shared: Shared = { resolved, runtime, ownsRuntime, metrics, registry, health };
+  const server = isStdioListen(resolved.listen)
+    ? startStdio(shared)
+    : await startWebSocket(shared, resolved.listen);
+  // Not awaited: the server listens (and answers `/readyz` with 503) while the sandbox is checked.
+  void health.checkSandbox();
+  return server;
+}
+
+/** `ExecServer.drain` over the server's health: refuse starts, wait, then terminate the rest. */
+async function drainProcesses(
+  shared: Shared,
+  timeoutMs: number,
+  graceMs = DRAIN_TERMINATE_GRACE_MS,
+): Promise<{ terminated: number }> {
+  const { health, resolved } = shared;
+  health.beginDrain();
+  resolved.logger.info({ drainMs: timeoutMs, processes: health.tracked }, 'draining');
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<'expired'>((resolve) => {
+    timer = setTimeout(() => resolve('expired'), Math.min(timeoutMs, MAX_TIMER_MS));
+  });
+  const outcome = await Promise.race([health.idle().then(() => 'idle' as const), expired]);
+  clearTimeout(timer);
+  if (outcome === 'idle') {
+    resolved.logger.info({}, 'drained: every process has ended');
+    return { terminated: 0 };
+  }
+  const terminated = health.tracked;
+  resolved.logger.warn(
+    { drainMs: timeoutMs, processes: terminated },
+    'drain period over; terminating the remaining processes',
+  );
+  // Bounded: a process whose output a stray grandchild holds open might never close; the shutdown
+  // that follows kills what is left (with its own `--shutdown-timeout-ms`).
+  let bound: NodeJS.Timeout | undefined;
+  await Promise.race([
+    health.terminateAll(graceMs),
+    new Promise<void>((resolve) => {
+      bound = setTimeout(resolve, Math.min(graceMs + DRAIN_CLOSE_WAIT_MS, MAX_TIMER_MS));
+    }),
+  ]);
+  clearTimeout(bound);
+  return { terminated };
 }
 
 function startStdio(shared: Shared): ExecServer {
-  const { resolved, runtime, ownsRuntime, metrics, registry } = shared;
+  const { resolved, runtime, ownsRuntime, metrics, registry, health } = shared;
   const input = (resolved.stdio?.input ?? process.stdin) as Readable;
   const output = (resolved.stdio?.output ?? process.stdout) as Writable;
   const transport = new StdioTransport(input, output, resolved.maxMessageBytes, resolved.logger);
@@ -64,6 +129,7 @@ function startStdio(shared: Shared): ExecServer {
     metrics,
     fileSystem: fileSystemOf(runtime),
     identifyFile: identifyFileOf(runtime),
+    health,
     // The peer is our parent: it started us to speak, and a wait for it gains nothing.
     handshakeTimeoutMs: null,
   });
@@ -77,11 +143,18 @@ function startStdio(shared: Shared): ExecServer {
     await registry.closeAll();
     if (ownsRuntime) await runtime.close();
   };
-  return { url: 'stdio', host: '', port: 0, done: connection.closed, close: () => (closing ??= shutdown()) };
+  return {
+    url: 'stdio',
+    host: '',
+    port: 0,
+    done: connection.closed,
+    drain: (timeoutMs, options) => drainProcesses(shared, timeoutMs, options?.graceMs),
+    close: () => (closing ??= shutdown()),
+  };
 }
 
 async function startWebSocket(shared: Shared, listen: WsListenAddress): Promise<ExecServer> {
-  const { resolved, runtime, ownsRuntime, metrics, registry } = shared;
+  const { resolved, runtime, ownsRuntime, metrics, registry, health } = shared;
   const { logger } = resolved;
   const fileSystem = fileSystemOf(runtime);
   const connections = new Set<Connection>();
@@ -132,7 +205,13 @@ async function startWebSocket(shared: Shared, listen: WsListenAddress): Promise<
       response.end(body);
     };
     if (request.method !== 'GET' && request.method !== 'HEAD') return reply(405, 'method not allowed\n');
-    if (path === '/readyz') return closing === null ? reply(200, 'ok') : reply(503, 'shutting down');
+    // Liveness: answered while the event loop runs, draining and shutting down included (a
+    // liveness probe must not kill a server for draining; `/readyz` says whether to send work).
+    if (path === '/livez') return reply(200, 'ok');
+    if (path === '/readyz') {
+      const { ready, reason } = health.readiness(closing !== null);
+      return reply(ready ? 200 : 503, reason);
+    }
     if (path === '/metrics') {
       if (resolved.token !== null && !bearerMatches(request.headers.authorization, resolved.token)) {
         return reply(401, 'missing or wrong bearer token\n');
@@ -166,6 +245,7 @@ async function startWebSocket(shared: Shared, listen: WsListenAddress): Promise<
         metrics,
         fileSystem,
         identifyFile: identifyFileOf(runtime),
+        health,
         handshakeTimeoutMs: resolved.handshakeTimeoutMs,
       });
       connections.add(connection);
@@ -192,8 +272,10 @@ async function startWebSocket(shared: Shared, listen: WsListenAddress): Promise<
   let stopped!: () => void;
   const done = new Promise<void>((resolve) => (stopped = resolve));
   async function shutdown(): Promise<void> {
-    // The listener stays open while draining: `/readyz` answers 503 and upgrades are refused with
-    // 503, so a load balancer learns the server is going rather than finding it gone.
+    // The listener stays open while shutting down: `/readyz` answers 503 and upgrades are refused
+    // with 503, so a load balancer learns the server is going rather than finding it gone. (During
+    // a drain, before this, upgrades are still accepted: a client may resume its session to watch
+    // its processes end.)
     for (const connection of connections) connection.shutdown();
     await Promise.all([...connections].map((c) => c.closed));
     await registry.closeAll();
@@ -213,6 +295,7 @@ async function startWebSocket(shared: Shared, listen: WsListenAddress): Promise<
     host: address.address,
     port: address.port,
     done,
+    drain: (timeoutMs, options) => drainProcesses(shared, timeoutMs, options?.graceMs),
     close: () => (closing ??= shutdown()),
   };
 }

@@ -15,6 +15,8 @@ export interface ServeProcess {
   readonly url: string;
   readonly port: number;
   stderr(): string;
+  /** Resolves once the server logged a line with this `msg` (rejects if it exits first). */
+  logged(msg: string): Promise<void>;
 }
 
 const started = new Set<ChildProcess>();
@@ -35,10 +37,40 @@ export async function spawnServe(
   started.add(child);
   child.once('exit', () => started.delete(child));
   let stderr = '';
+  const messages = new Set<string>();
+  const waiters: { msg: string; resolve: () => void; reject: (error: Error) => void }[] = [];
+  let partial = '';
   child.stderr.on('data', (data: Buffer) => {
+    const text = data.toString();
     // Bounded: a test that floods the log must not grow this without end.
-    if (stderr.length < 1 << 20) stderr += data.toString();
+    if (stderr.length < 1 << 20) stderr += text;
+    partial += text;
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      let msg: unknown;
+      try {
+        msg = (JSON.parse(line) as { msg?: unknown }).msg;
+      } catch {
+        continue;
+      }
+      if (typeof msg !== 'string') continue;
+      messages.add(msg);
+      for (const waiter of waiters.filter((w) => w.msg === msg)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    }
   });
+  child.once('exit', (code, signal) => {
+    for (const waiter of waiters.splice(0)) {
+      waiter.reject(new Error(`server exited (${code ?? signal}) before logging "${waiter.msg}": ${stderr}`));
+    }
+  });
+  const logged = (msg: string) =>
+    messages.has(msg)
+      ? Promise.resolve()
+      : new Promise<void>((resolve, reject) => waiters.push({ msg, resolve, reject }));
   let stdout = '';
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout.on('data', (data: Buffer) => {
@@ -50,7 +82,14 @@ export async function spawnServe(
       reject(new Error(`server exited (${code ?? signal}) before its ready line: ${stderr}`)),
     );
   });
-  return { child, pid: child.pid!, url, port: Number(new URL(url).port), stderr: () => stderr };
+  return {
+    child,
+    pid: child.pid!,
+    url,
+    port: Number(new URL(url).port),
+    stderr: () => stderr,
+    logged,
+  };
 }
 
 export interface StdioServeProcess {

@@ -5,7 +5,7 @@
 import { tmpdir } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExecRuntime, errorCodeOf, RemoteError, TransportError } from '../../src/index.js';
-import { ExecServerClient, type RemoteProcess } from '../../src/client/index.js';
+import { ExecServerClient } from '../../src/client/index.js';
 import { startServer, type ExecServer, type ServerOptions } from '../../src/server/index.js';
 import { allEvents, eventually, isDead, textOf, waitForOutput } from '../helpers/process.js';
 import { startWsProxy } from '../helpers/ws-proxy.js';
@@ -101,6 +101,40 @@ describe('ExecServerClient', () => {
     expect(events.map((e) => e.type).slice(-2)).toEqual(['exited', 'closed']);
   });
 
+  it('forgets a handle once its process has closed (a long-lived client does not grow)', async () => {
+    const { server } = await setup();
+    const client = await connect(server.url);
+    const process = await client.start({ processId: 'brief', argv: ['true'], cwd: CWD, env: {} });
+    expect(client.get('brief')).toBe(process);
+    await process.closed;
+    expect(client.get('brief')).toBeUndefined();
+  });
+
+  it('with reconnect: resumes after a dropped connection; a read and a write cut by the drop are made again', async () => {
+    const { server } = await setup();
+    const client = await connect(server.url, { reconnect: true });
+    const states: string[] = [];
+    client.onStateChange((state) => states.push(state));
+    const process = await client.start({
+      argv: ['/bin/sh', '-c', 'read line; echo "got $line"'],
+      cwd: CWD,
+      env: PATH_ENV,
+      pipeStdin: true,
+    });
+    const events = allEvents(process);
+    // A long poll in flight when the connection drops.
+    const read = process.read({ afterSeq: 0, waitMs: 20_000 });
+    await client.disconnect();
+    expect(client.state).toBe('reconnecting');
+    expect(await process.write('again\n')).toBe('accepted');
+    const answer = await read;
+    expect(answer.failure).toBeNull();
+    expect(Buffer.concat(answer.chunks.map((c) => c.chunk)).toString()).toBe('got again\n');
+    expect(await process.exited).toBe(0);
+    expect(textOf(await events)).toBe('got again\n');
+    expect(states).toEqual(['reconnecting', 'connected']);
+  });
+
   it('kills a detached session that is not resumed within the TTL', async () => {
     const { server } = await setup({ detachTtlMs: 50 });
     const client = await connect(server.url, { resumeSessionId: null });
@@ -178,7 +212,7 @@ describe('ExecServerClient', () => {
     expect(text.length).toBe(size);
     expect(text).toBe('b'.repeat(size));
     expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => i + 1));
-    expect((process as RemoteProcess).lostSeqs).toBe(0);
+    expect(process.lostSeqs).toBe(0);
   }, 120_000);
 
   it('catches up with a read after a missed output notification, and loses nothing', async () => {
@@ -208,7 +242,7 @@ describe('ExecServerClient', () => {
     expect(textOf(events)).toBe('onetwothree');
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
     expect(events.map((e) => e.type).slice(-2)).toEqual(['exited', 'closed']);
-    expect((process as RemoteProcess).lostSeqs).toBe(0);
+    expect(process.lostSeqs).toBe(0);
   });
 
   it('replays from seq 1 for every subscriber of a handle', async () => {

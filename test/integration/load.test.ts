@@ -14,6 +14,7 @@ interface LoadSummary {
   ok: boolean;
   scenario: string;
   backend: string;
+  servers: Record<string, number> | null;
   started: number;
   completed: number;
   failed: number;
@@ -88,6 +89,56 @@ describe('execvisor load --remote', () => {
       if (scenario === 'interactive') expect(summary.latencyMs.interactiveRoundTrip?.count).toBe(50);
     },
   );
+});
+
+describe('execvisor load --remote over a fleet', () => {
+  it('URL1,URL2: drives both servers through a pool and says how many starts each took', async () => {
+    const second = await spawnServe(['--log-level', 'warn']);
+    const { code, summary, stderr } = await runLoad([
+      '--remote',
+      `${serverUrl},${second.url}`,
+      '--scenario',
+      'mixed',
+      '--processes',
+      '20',
+      '--concurrency',
+      '4',
+      '--bytes',
+      '64K',
+      '--lines',
+      '3',
+    ]);
+    expect(code, stderr).toBe(0);
+    expect(summary.backend).toBe('pool');
+    expectClean(summary, 20);
+    expect(Object.keys(summary.servers!).sort()).toEqual([serverUrl, second.url].sort());
+    expect(Object.values(summary.servers!).every((n) => n > 0)).toBe(true);
+    expect(Object.values(summary.servers!).reduce((a, b) => a + b, 0)).toBe(20);
+  });
+
+  it('dns:NAME:PORT: every address of the name is a server', async () => {
+    const port = new URL(serverUrl).port;
+    const { code, summary, stderr } = await runLoad([
+      '--remote',
+      `dns:localhost:${port}`,
+      '--scenario',
+      'spawn',
+      '--processes',
+      '6',
+    ]);
+    expect(code, stderr).toBe(0);
+    expect(summary.backend).toBe('pool');
+    expectClean(summary, 6);
+    expect(summary.servers).toEqual({ [serverUrl]: 6 });
+  });
+
+  it('refuses a malformed fleet on the command line', async () => {
+    for (const remote of ['dns:no-port', 'ws://127.0.0.1:1,http://x']) {
+      const result = await runCli(['load', '--remote', remote, '--scenario', 'spawn']);
+      expect(result.code, remote).toBe(2);
+      expect(result.stderr).toMatch(/expected (dns:NAME:PORT|ws:\/\/IP:PORT URLs)/);
+    }
+  });
 });
 
 describe('execvisor load (embedded runtime)', () => {

@@ -161,7 +161,21 @@ function round(value: number, digits = 3): number {
   return Math.round(value * scale) / scale;
 }
 
-export function summarize(flags: LoadFlags, stats: LoadStats, limit: number | null): LoadSummary {
+/** What `--remote` names: one server, a list of them, or a DNS name (the last two through a pool). */
+export function backendOf(remote: string | undefined): LoadSummary['backend'] {
+  if (remote === undefined) return 'embedded';
+  return remote.startsWith('dns:') || remote.includes(',') ? 'pool' : 'remote';
+}
+
+/**
+ * `placed`: with a pool, how many starts went to each server.
+ */
+export function summarize(
+  flags: LoadFlags,
+  stats: LoadStats,
+  limit: number | null,
+  placed: ReadonlyMap<string, number> | null = null,
+): LoadSummary {
   const seconds = stats.elapsedMs / 1000;
   const latencyMs: Record<string, LatencySummary> = {};
   for (const kind of ['spawn', 'stream', 'interactive'] as const) {
@@ -172,8 +186,9 @@ export function summarize(flags: LoadFlags, stats: LoadStats, limit: number | nu
   return {
     ok: stats.failed === 0 && stats.bytesLost === 0 && stats.bytesCorrupt === 0,
     scenario: flags.scenario,
-    backend: flags.remote === undefined ? 'embedded' : 'remote',
+    backend: backendOf(flags.remote),
     remote: flags.remote ?? null,
+    servers: placed === null ? null : Object.fromEntries([...placed].sort()),
     processes: limit,
     concurrency: flags.concurrency,
     durationS: flags.duration ?? null,
@@ -206,7 +221,12 @@ const LATENCY_LABELS: Readonly<Record<string, string>> = {
 export function renderSummary(summary: LoadSummary): string {
   const count = (n: number) => n.toLocaleString('en-US');
   const ms = (n: number) => `${n.toLocaleString('en-US', { maximumFractionDigits: n >= 100 ? 0 : 2 })} ms`;
-  const target = summary.backend === 'remote' ? `server ${summary.remote ?? ''}` : 'embedded runtime';
+  const target =
+    summary.backend === 'embedded'
+      ? 'embedded runtime'
+      : summary.backend === 'pool'
+        ? `pool ${summary.remote ?? ''}`
+        : `server ${summary.remote ?? ''}`;
   const rows: [string, string][] = [
     ['elapsed', `${summary.elapsedS.toFixed(2)} s`],
     [
@@ -215,6 +235,13 @@ export function renderSummary(summary: LoadSummary): string {
     ],
     ['starts/s', summary.startsPerSec.toFixed(1)],
   ];
+  if (summary.servers !== null) {
+    const placed = Object.entries(summary.servers);
+    rows.push([
+      'servers',
+      placed.length === 0 ? 'none' : placed.map(([url, n]) => `${url} ×${count(n)}`).join(', '),
+    ]);
+  }
   for (const [key, latency] of Object.entries(summary.latencyMs)) {
     rows.push([
       LATENCY_LABELS[key] ?? key,
@@ -251,8 +278,11 @@ export function renderSummary(summary: LoadSummary): string {
 export interface LoadSummary {
   readonly ok: boolean;
   readonly scenario: LoadScenario;
-  readonly backend: 'embedded' | 'remote';
+  /** `pool`: `--remote` named several servers or a DNS name, driven through an `ExecServerPool`. */
+  readonly backend: 'embedded' | 'remote' | 'pool';
   readonly remote: string | null;
+  /** With a pool: starts placed on each server (by URL); else null. */
+  readonly servers: Readonly<Record<string, number>> | null;
   readonly processes: number | null;
   readonly concurrency: number;
   readonly durationS: number | null;

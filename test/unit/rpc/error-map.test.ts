@@ -24,6 +24,7 @@ const expected: Record<ErrorCode, number> = {
   EXEC_ERR_HTTP: -32603,
   EXEC_ERR_NOT_FOUND: -32004,
   EXEC_ERR_SESSION_ATTACHED: -32010,
+  EXEC_ERR_DRAINING: -32011,
 };
 
 describe('toRpcError', () => {
@@ -89,6 +90,8 @@ describe('fromRpcError', () => {
       [-32004, 'No such file or directory (os error 2)', 'fs/readFile', 'EXEC_ERR_FS_IO'],
       [-32004, 'unknown file handle `h`', 'fs/readBlock', 'EXEC_ERR_NOT_FOUND'],
       [-32603, 'http/request failed: too many redirects', 'http/request', 'EXEC_ERR_HTTP'],
+      // Ours, from a server that left `data` out.
+      [-32011, 'the exec server is draining', 'process/start', 'EXEC_ERR_DRAINING'],
     ];
     for (const [rpcCode, message, method, code] of cases) {
       expect(fromRpcError({ code: rpcCode, message }, method).code, message).toBe(code);
