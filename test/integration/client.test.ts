@@ -104,8 +104,16 @@ describe('ExecServerClient', () => {
   it('forgets a handle once its process has closed (a long-lived client does not grow)', async () => {
     const { server } = await setup();
     const client = await connect(server.url);
-    const process = await client.start({ processId: 'brief', argv: ['true'], cwd: CWD, env: {} });
+    // It runs until its stdin closes, so it is still there when the start resolves.
+    const process = await client.start({
+      processId: 'brief',
+      argv: ['cat'],
+      cwd: CWD,
+      env: {},
+      pipeStdin: true,
+    });
     expect(client.get('brief')).toBe(process);
+    await process.closeStdin();
     await process.closed;
     expect(client.get('brief')).toBeUndefined();
   });
