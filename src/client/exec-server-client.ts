@@ -73,7 +73,10 @@ function follow(value: boolean | null | undefined): { followSymlinks?: boolean }
 
 /** Wire name → table key, built once from the method table. */
 const NOTIFICATION_KINDS: ReadonlyMap<string, NotificationKind> = new Map(
-  (['output', 'exited', 'closed'] as const).map((key) => [serverNotifications[key].name, key]),
+  (['output', 'exited', 'closed', 'policyDecision'] as const).map((key) => [
+    serverNotifications[key].name,
+    key,
+  ]),
 );
 
 type EarlyNotification = { readonly kind: NotificationKind; readonly params: unknown };
@@ -499,6 +502,11 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
       case 'closed': {
         const parsed = serverNotifications.closed.params.safeParse(params);
         if (parsed.success) handle.noteClosed(parsed.data);
+        return;
+      }
+      case 'policyDecision': {
+        const parsed = serverNotifications.policyDecision.params.safeParse(params);
+        if (parsed.success) handle.noteNetworkDecision(parsed.data);
         return;
       }
     }

@@ -5,6 +5,7 @@
 import { availableParallelism, totalmem } from 'node:os';
 import { InvalidArgumentError } from '../errors.js';
 import { type Logger, silentLogger } from './logger.js';
+import type { NetworkProxyRuntimeOptions } from './network-options.js';
 
 export interface ExecRuntimeOptions {
   /** Worker threads hosting process actors. Default: min(available cores, 4), at least 1. */
@@ -39,6 +40,11 @@ export interface ExecRuntimeOptions {
    * /usr/local/bin/bwrap. Never looked up on PATH or in anything a request carries.
    */
   readonly bwrapPath?: string;
+  /**
+   * The managed-network proxy (bounds, socket directory), started by the first start with a
+   * `networkProxy` and stopped with the runtime. Default: `NETWORK_PROXY_DEFAULTS`.
+   */
+  readonly networkProxy?: NetworkProxyRuntimeOptions;
 }
 
 export interface ResolvedRuntimeOptions {
@@ -53,6 +59,8 @@ export interface ResolvedRuntimeOptions {
   readonly logger: Logger;
   /** As given (undefined: `$EXECVISOR_BWRAP` or the fixed locations, resolved at start). */
   readonly bwrapPath: string | undefined;
+  /** As given; checked when the runtime is created (see `RuntimeNetwork`). */
+  readonly networkProxy: NetworkProxyRuntimeOptions;
 }
 
 export const RUNTIME_DEFAULTS = Object.freeze({
@@ -118,7 +126,16 @@ export function resolveRuntimeOptions(options: ExecRuntimeOptions = {}): Resolve
     ),
     logger: options.logger ?? silentLogger,
     bwrapPath: absolutePath('bwrapPath', options.bwrapPath),
+    networkProxy: networkProxyOf(options.networkProxy),
   });
+}
+
+function networkProxyOf(value: unknown): NetworkProxyRuntimeOptions {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidArgumentError(`networkProxy must be an object, got ${show(value)}`);
+  }
+  return value;
 }
 
 function absolutePath(name: string, value: unknown): string | undefined {
