@@ -196,6 +196,22 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
             }
           : {}),
         ...(options.metadata != null ? { metadata: options.metadata } : {}),
+        // Managed network: only when asked, so a server of the seed's shape sees exactly its members.
+        ...(options.enforceManagedNetwork != null
+          ? { enforceManagedNetwork: options.enforceManagedNetwork }
+          : {}),
+        ...(options.networkProxy != null ? { networkProxy: options.networkProxy } : {}),
+        ...(options.managedNetwork != null
+          ? {
+              managedNetwork: {
+                ...options.managedNetwork,
+                loopbackPorts:
+                  options.managedNetwork.loopbackPorts == null
+                    ? options.managedNetwork.loopbackPorts
+                    : [...options.managedNetwork.loopbackPorts],
+              },
+            }
+          : {}),
       });
       // The start answer has no pid. A list of just this process, sent right behind the start
       // (the server answers it once that start has settled, by a direct lookup), gives it without
