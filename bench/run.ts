@@ -7,7 +7,7 @@
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof dist/bench/run.js --only output --side execvisor
  *
  * Scenario names: spawn-throughput, spawn-latency, output, pty-throughput, pty-echo, scale-pipes,
- * scale-ptys, sandbox, network, and the WebSocket variants ws-spawn-throughput, ws-output, ws-pty-echo (a
+ * scale-ptys, sandbox, sandbox-proxy, network, and the WebSocket variants ws-spawn-throughput, ws-output, ws-pty-echo (a
  * prefix such as `spawn`, `pty`, `scale` or `ws` selects all that start with it).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,7 +22,7 @@ import type { BenchConfig, MetricRow, Scenario } from './lib/scenario.js';
 import { outputThroughput } from './scenarios/output.js';
 import { ptyEcho, ptyThroughput } from './scenarios/pty.js';
 import { networkProxy } from './scenarios/network.js';
-import { sandboxOverhead } from './scenarios/sandbox.js';
+import { sandboxOverhead, sandboxProxyOverhead } from './scenarios/sandbox.js';
 import { scalePipes, scalePtys } from './scenarios/scale.js';
 import { spawnLatency, spawnThroughput } from './scenarios/spawn.js';
 import { wsOutputThroughput, wsPtyEcho, wsSpawnThroughput } from './scenarios/websocket.js';
@@ -34,6 +34,7 @@ const SCENARIOS: readonly Scenario[] = [
   ptyThroughput,
   ptyEcho,
   sandboxOverhead,
+  sandboxProxyOverhead,
   networkProxy,
   scalePipes,
   scalePtys,
