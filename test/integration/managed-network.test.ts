@@ -218,6 +218,15 @@ describe.runIf(available).each([
     expect(origin.requests.some((request) => request.url === '/direct')).toBe(false);
   });
 
+  it('works the same under a terminal (the launcher runs first as an exec step there)', async () => {
+    const ran = await run(backend, `curl -sS -m 10 http://127.0.0.1:${origin.port}/terminal`, {
+      ...enforced({ '127.0.0.1': 'allow' }),
+      tty: true,
+    });
+    expect(ran.output).toBe('hello GET /terminal\r\n');
+    expect(ran.decisions.map(brief)).toEqual([`allow:allow:http:127.0.0.1:${origin.port}`]);
+  });
+
   it('tunnels HTTPS through CONNECT to an allowed local TLS server', async () => {
     const ran = await run(
       backend,
