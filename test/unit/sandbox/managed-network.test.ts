@@ -29,7 +29,10 @@ function launch(
     tree: { '/home/dev/proj/': 'dir', '/tmp/': 'dir', [SOCKET]: 'socket' },
     ...hostOptions,
   });
-  return transformLaunch({ argv: CMD, cwd: '/home/dev/proj', env: { A: '1' }, sandbox, managedNetwork }, host);
+  return transformLaunch(
+    { argv: CMD, cwd: '/home/dev/proj', env: { A: '1' }, sandbox, managedNetwork },
+    host,
+  );
 }
 
 const restrictedFilter = buildSeccompProgram({ arch: 'x86_64', restrictNetwork: true });
@@ -37,7 +40,10 @@ const proxiedFilter = buildSeccompProgram({ arch: 'x86_64', restrictNetwork: tru
 
 describe('managed network in the sandbox transform', () => {
   it('blocked: a policy with network on still gets its own network namespace and the restricted filter', () => {
-    const prepared = launch({ mode: 'require', policy: { type: 'read-only', network_access: true } }, BLOCKED);
+    const prepared = launch(
+      { mode: 'require', policy: { type: 'read-only', network_access: true } },
+      BLOCKED,
+    );
     expect(prepared.argv).toEqual([
       BW,
       '--new-session',
@@ -53,7 +59,10 @@ describe('managed network in the sandbox transform', () => {
   });
 
   it('proxied: the proxy socket is bound beside the launcher and the command gets the proxied filter', () => {
-    const prepared = launch({ mode: 'require', policy: { type: 'read-only', network_access: true } }, PROXIED);
+    const prepared = launch(
+      { mode: 'require', policy: { type: 'read-only', network_access: true } },
+      PROXIED,
+    );
     expect(prepared.argv).toEqual([
       BW,
       '--new-session',
@@ -135,6 +144,8 @@ describe('managed network in the sandbox transform', () => {
         platform: 'darwin',
         tree: { '/usr/bin/sandbox-exec': 'bin', '/home/dev/proj/': 'dir' },
       }),
-    ).toThrow('failed to prepare process sandbox: the managed network proxy is enforced with the Linux sandbox only');
+    ).toThrow(
+      'failed to prepare process sandbox: the managed network proxy is enforced with the Linux sandbox only',
+    );
   });
 });

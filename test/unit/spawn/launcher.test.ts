@@ -181,7 +181,10 @@ describe.skipIf(!built)('execvisor-launcher: the managed-network bridge', () => 
       [withBridge(3128, TOKEN, 'relative.sock'), 'BRIDGE path is not absolute'],
     ];
     const twice = withBridge(3128, TOKEN, '/x.sock');
-    cases.push([Buffer.concat([twice, twice.subarray(twice.length - (8 + 8 + TOKEN.length + 7))]), 'more than one BRIDGE']);
+    cases.push([
+      Buffer.concat([twice, twice.subarray(twice.length - (8 + 8 + TOKEN.length + 7))]),
+      'more than one BRIDGE',
+    ]);
     for (const [bytes, what] of cases) {
       const result = launchFile(bytes);
       expect(result.stderr).toBe(`execvisor-launcher: spec: ${what}: Invalid argument (os error 22)\n`);
