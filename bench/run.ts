@@ -6,9 +6,10 @@
  *   npm run bench -- [--quick] [--rounds N] [--only NAME[,NAME]] [--json FILE] [--plot] [--strict]
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof dist/bench/run.js --only output --side execvisor
  *
- * Scenario names: spawn-throughput, spawn-latency, output, pty-throughput, pty-echo, scale-pipes,
- * scale-ptys, sandbox, sandbox-proxy, network, and the WebSocket variants ws-spawn-throughput, ws-output, ws-pty-echo (a
- * prefix such as `spawn`, `pty`, `scale` or `ws` selects all that start with it).
+ * Scenario names: spawn-throughput, spawn-latency, spawn-loaded, output, pty-spawn, pty-throughput,
+ * pty-echo, scale-pipes, scale-ptys, sandbox, sandbox-proxy, network, the WebSocket variants ws-spawn-throughput,
+ * ws-output, ws-pty-echo, and spawn-memory (a prefix such as `spawn`, `pty`, `scale` or `ws` selects
+ * all that start with it).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -16,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { backendByName } from './lib/backend.js';
 import { cleanupAll, liveTrackedGroups } from './lib/cleanup.js';
-import { throughputSvg } from './lib/plot.js';
+import { memorySvg, throughputSvg } from './lib/plot.js';
 import { jsonDocument, machineInfo, renderTable } from './lib/report.js';
 import type { BenchConfig, MetricRow, Scenario } from './lib/scenario.js';
 import { outputThroughput } from './scenarios/output.js';
@@ -25,12 +26,15 @@ import { networkProxy } from './scenarios/network.js';
 import { sandboxOverhead, sandboxProxyOverhead } from './scenarios/sandbox.js';
 import { scalePipes, scalePtys } from './scenarios/scale.js';
 import { spawnLatency, spawnThroughput } from './scenarios/spawn.js';
+import { ptySpawn, spawnLoaded, spawnMemory } from './scenarios/spawn-cost.js';
 import { wsOutputThroughput, wsPtyEcho, wsSpawnThroughput } from './scenarios/websocket.js';
 
 const SCENARIOS: readonly Scenario[] = [
   spawnThroughput,
   spawnLatency,
+  spawnLoaded,
   outputThroughput,
+  ptySpawn,
   ptyThroughput,
   ptyEcho,
   sandboxOverhead,
@@ -41,6 +45,8 @@ const SCENARIOS: readonly Scenario[] = [
   wsSpawnThroughput,
   wsOutputThroughput,
   wsPtyEcho,
+  // Last: it grows this process by gigabytes, which would slow every fork after it.
+  spawnMemory,
 ];
 
 /** From dist/bench/run.js (or bench/run.ts) up to the repository root. */
@@ -49,6 +55,7 @@ const REPO_ROOT = resolve(
   import.meta.url.endsWith('.ts') ? '..' : '../..',
 );
 const DEFAULT_PLOT = resolve(REPO_ROOT, 'docs/benchmarks-throughput.svg');
+const MEMORY_PLOT = resolve(REPO_ROOT, 'docs/benchmarks-memory.svg');
 
 const USAGE = `usage: node dist/bench/run.js [options]
   --quick            smaller sizes, fewer rounds (about 3 minutes)
@@ -58,8 +65,10 @@ const USAGE = `usage: node dist/bench/run.js [options]
                      (the ws-* scenarios always use websocket)
   --json FILE        also write the results as JSON
   --plot [--plot-file FILE]  write the spawn-throughput SVG (default docs/benchmarks-throughput.svg)
+                     and, after spawn-memory, docs/benchmarks-memory.svg (or --memory-plot-file)
   --strict           exit 1 when a target is missed
-  --side S           both (default), baseline or execvisor: run one side only, e.g. under --cpu-prof`;
+  --side S           both (default), baseline or execvisor: run one side only, e.g. under --cpu-prof
+  --spawner S        the in-process runtime's spawner: native or node (default: the runtime's default)`;
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -71,8 +80,10 @@ async function main(): Promise<number> {
       json: { type: 'string' },
       plot: { type: 'boolean', default: false },
       'plot-file': { type: 'string' },
+      'memory-plot-file': { type: 'string' },
       strict: { type: 'boolean', default: false },
       side: { type: 'string', default: 'both' },
+      spawner: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -90,7 +101,11 @@ async function main(): Promise<number> {
     throw new Error(`--side must be both, baseline or execvisor, got ${JSON.stringify(side)}`);
   }
   const config: BenchConfig = { quick: values.quick, rounds, side };
-  const backend = backendByName(values.backend);
+  const spawner = values.spawner;
+  if (spawner !== undefined && spawner !== 'native' && spawner !== 'node') {
+    throw new Error(`--spawner must be native or node, got ${JSON.stringify(spawner)}`);
+  }
+  const backend = backendByName(values.backend, spawner);
   const selected = select(values.only);
 
   const machine = machineInfo();
@@ -150,6 +165,12 @@ async function main(): Promise<number> {
     } else {
       const file = resolve(values['plot-file'] ?? DEFAULT_PLOT);
       writeFileSync(file, svg);
+      console.log(`wrote ${file}`);
+    }
+    const memory = memorySvg(rows, `${machine.cpus} CPUs, node ${machine.node}, Linux, median of each level`);
+    if (memory !== null) {
+      const file = resolve(values['memory-plot-file'] ?? MEMORY_PLOT);
+      writeFileSync(file, memory);
       console.log(`wrote ${file}`);
     }
   }

@@ -5,7 +5,7 @@
  */
 import { tmpdir } from 'node:os';
 import { ExecServerClient } from '../../src/client/index.js';
-import { ExecRuntime } from '../../src/index.js';
+import { ExecRuntime, type ExecRuntimeOptions } from '../../src/index.js';
 import { startServer } from '../../src/server/index.js';
 import type { ExecBackend, ExecProcess, StartOptions } from '../../src/index.js';
 import { trackFinalizer } from './cleanup.js';
@@ -23,24 +23,29 @@ export interface BackendFactory {
   create(): Promise<BackendInstance>;
 }
 
-export const inProcessBackend: BackendFactory = {
-  name: 'in-process',
-  async create() {
-    const runtime = await ExecRuntime.create();
-    const untrack = trackFinalizer(() => runtime.destroy());
-    return {
-      backend: runtime,
-      async dispose() {
-        untrack();
-        try {
-          await withTimeout(runtime.close(), 15_000, 'runtime.close()');
-        } catch {
-          await runtime.destroy();
-        }
-      },
-    };
-  },
-};
+/** An in-process runtime with these options (`spawner`: which one the bench measures). */
+export function inProcessBackendWith(options: ExecRuntimeOptions, name = 'in-process'): BackendFactory {
+  return {
+    name,
+    async create() {
+      const runtime = await ExecRuntime.create(options);
+      const untrack = trackFinalizer(() => runtime.destroy());
+      return {
+        backend: runtime,
+        async dispose() {
+          untrack();
+          try {
+            await withTimeout(runtime.close(), 15_000, 'runtime.close()');
+          } catch {
+            await runtime.destroy();
+          }
+        },
+      };
+    },
+  };
+}
+
+export const inProcessBackend: BackendFactory = inProcessBackendWith({});
 
 /**
  * The same runtime behind `startServer` on 127.0.0.1:0 and one `ExecServerClient` connection: what
@@ -82,7 +87,11 @@ const factories: Record<string, BackendFactory> = {
   websocket: webSocketBackend,
 };
 
-export function backendByName(name: string): BackendFactory {
+export function backendByName(name: string, spawner?: 'native' | 'node'): BackendFactory {
+  if (spawner !== undefined) {
+    if (name !== 'in-process') throw new Error('--spawner applies to the in-process backend only');
+    return inProcessBackendWith({ spawner }, `in-process (spawner ${spawner})`);
+  }
   const factory = factories[name];
   if (factory === undefined) {
     throw new Error(`unknown backend ${JSON.stringify(name)}; known: ${Object.keys(factories).join(', ')}`);

@@ -8,6 +8,7 @@ import * as Comlink from 'comlink';
 import { portEndpoint } from './comlink-endpoint.js';
 import type { ProcessControl, WorkerControl } from './messages.js';
 import { EventQueue } from './event-queue.js';
+import { nativeSpawner } from '../spawn/native-binding.js';
 
 export class ActorHost {
   readonly #actors = new Map<number, ProcessControl>();
@@ -16,6 +17,9 @@ export class ActorHost {
   readonly supervisorPorts: { readonly controlPort: MessagePort; readonly eventPort: MessagePort };
 
   constructor() {
+    // Load the native spawner with the thread, not at its first spawn (which may come when no
+    // descriptor is left to probe the kernel with). Whether it is used is the runtime's choice.
+    nativeSpawner();
     const control = new MessageChannel();
     const events = new MessageChannel();
     this.#queue = new EventQueue((batch, transfer) => events.port1.postMessage(batch, transfer));

@@ -51,6 +51,12 @@ export interface ActorLaunch {
   readonly sandboxTools?: SandboxTools;
   /** Managed network (absent or null: none). */
   readonly network?: ActorNetwork | null;
+  /** The backend the runtime chose (src/spawn/backend.ts). */
+  readonly spawner: 'native' | 'node';
+  /** The cgroup directory to create for this process (containment), or null without cgroups. */
+  readonly cgroup: string | null;
+  /** The largest single read of an output pipe (src/spawn/backend.ts `maxReadBytes`). */
+  readonly maxReadBytes: number;
 }
 
 /**

@@ -1,19 +1,29 @@
 /**
  * The ProcessActor: one per process, run as one long piscina task that stays pending until the
- * process is closed. It prepares the launch (program lookup, sandbox transform), spawns through the
- * chosen backend, sends its output and lifecycle through the worker's event queue, and answers the
- * control calls the worker routes to it.
+ * process is closed. It prepares the launch (program lookup, sandbox transform), makes the
+ * process's cgroup, spawns through the chosen backend, sends its output and lifecycle through the
+ * worker's event queue, and answers the control calls the worker routes to it. It is the one that
+ * can kill the process's whole tree: its cgroup, or (without one) its process group and whatever
+ * still holds its output.
  */
-import { ExecError, InternalError, type PlainError } from '../errors.js';
+import { ExecError, InternalError, SpawnError, type PlainError } from '../errors.js';
 import type { ActorEvent, ActorLaunch, ActorTask, ActorWriteResult, ProcessControl } from './messages.js';
 import type { OutputStream, TerminalSize } from '../core/types.js';
 import { BudgetCell } from './budget-cell.js';
 import type { ActorHost } from './host.js';
 import { prepareSpawn, type PrepareDeps } from '../spawn/prepare.js';
-import { spawnPipes } from '../spawn/pipe-backend.js';
-import { spawnPty } from '../spawn/pty-backend.js';
+import { startChild } from '../spawn/backend.js';
+import { ProcessCgroup } from '../spawn/cgroup.js';
+import { osErrorText } from '../spawn/resolve-program.js';
+import { killOutputHolders, outputLinks } from '../spawn/output-holders.js';
 import { signalGroup } from '../spawn/signals.js';
 import type { SpawnHandlers, SpawnedChild } from '../spawn/types.js';
+
+/**
+ * After a terminate's kill, once the leader has exited, closed waits this long for the output to
+ * reach EOF; then it stops waiting (something the kill could not reach still holds it open).
+ */
+export const ABANDON_OUTPUT_AFTER_KILL_MS = 1_000;
 
 export async function runProcessActor(task: ActorTask, host: ActorHost, deps?: PrepareDeps): Promise<void> {
   const { actorId, launch } = task;
@@ -23,6 +33,7 @@ export async function runProcessActor(task: ActorTask, host: ActorHost, deps?: P
   let closed!: () => void;
   const closedPromise = new Promise<void>((resolve) => (closed = resolve));
   let exited = false;
+  let control: ActorControl | null = null;
   const budget = launch.flowControl !== null && launch.budget !== null ? new BudgetCell(launch.budget) : null;
   const flow = new FlowGate(launch.flowControl, budget, (paused) => send({ type: 'flow', paused }));
   const handlers: SpawnHandlers = {
@@ -34,28 +45,43 @@ export async function runProcessActor(task: ActorTask, host: ActorHost, deps?: P
     onExit: (exitCode) => {
       exited = true;
       send({ type: 'exited', exitCode });
+      control?.leaderExited();
     },
     onClose: () => {
       send({ type: 'closed' });
+      // Like the spawn, the close goes out at once: its latency is one a caller waits for, and
+      // the cleanup after it (removing the cgroup) must not delay it.
+      queue.flush();
       closed();
     },
   };
 
   let child: SpawnedChild;
+  let cgroup: ProcessCgroup | null = null;
   try {
     const prepared = prepareSpawn(launch, deps);
     for (const warning of prepared.warnings) send({ type: 'log', level: 'warn', message: warning });
-    child = await (launch.tty ? spawnPty : spawnPipes)(prepared.request, handlers);
+    if (launch.cgroup !== null) cgroup = createCgroup(launch.cgroup, launch.argv[0] ?? '');
+    child = await startChild(launch.spawner, prepared.request, handlers, {
+      tty: launch.tty,
+      cgroup,
+      maxReadBytes: launch.maxReadBytes,
+    });
+    cgroup?.seal();
     flow.attach(child);
     send({ type: 'spawned', pid: child.pid, sandboxType: prepared.sandboxType });
   } catch (error) {
+    cgroup?.removeWhenEmpty();
     send({ type: 'spawnFailed', error: toPlain(error) });
     return;
   }
   // Answer the spawn without waiting for the end of the turn: a start's latency is the one that counts.
   queue.flush();
 
-  const control = new ActorControl(child, launch, flow, () => exited);
+  // Without a cgroup, remember what the output is, to find holders that left the process group.
+  const links = cgroup === null ? outputLinks(child.pid, launch.tty) : [];
+  control = new ActorControl(child, launch, flow, () => exited, cgroup, links);
+  if (exited) control.leaderExited();
   host.register(actorId, control);
   try {
     await closedPromise;
@@ -63,6 +89,20 @@ export async function runProcessActor(task: ActorTask, host: ActorHost, deps?: P
     host.unregister(actorId);
     control.dispose();
     flow.dispose();
+  }
+}
+
+function createCgroup(dir: string, program: string): ProcessCgroup {
+  try {
+    return ProcessCgroup.create(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // Out of descriptors is the process's failure to start, said as any other spawn says it.
+    const why =
+      code === 'EMFILE' || code === 'ENFILE'
+        ? osErrorText(error)
+        : `could not create its cgroup ${dir}: ${error instanceof Error ? error.message : String(error)}`;
+    throw new SpawnError(`failed to spawn \`${program}\`: ${why}`, { cause: error });
   }
 }
 
@@ -155,13 +195,34 @@ class ActorControl implements ProcessControl {
   readonly #launch: ActorLaunch;
   readonly #flow: FlowGate;
   readonly #isExited: () => boolean;
+  readonly #cgroup: ProcessCgroup | null;
+  readonly #outputLinks: readonly string[];
   #killTimer: NodeJS.Timeout | null = null;
+  #abandonTimer: NodeJS.Timeout | null = null;
+  /** A terminate is under way (SIGTERM sent, the kill to follow). */
+  #terminating = false;
+  /** A terminate's kill was sent. */
+  #killed = false;
 
-  constructor(child: SpawnedChild, launch: ActorLaunch, flow: FlowGate, isExited: () => boolean) {
+  constructor(
+    child: SpawnedChild,
+    launch: ActorLaunch,
+    flow: FlowGate,
+    isExited: () => boolean,
+    cgroup: ProcessCgroup | null,
+    outputLinks: readonly string[],
+  ) {
     this.#child = child;
     this.#launch = launch;
     this.#flow = flow;
     this.#isExited = isExited;
+    this.#cgroup = cgroup;
+    this.#outputLinks = outputLinks;
+  }
+
+  /** The leader exited: after a kill, closed no longer waits for output without a bound. */
+  leaderExited(): void {
+    this.#armAbandon();
   }
 
   write(data: Uint8Array): Promise<ActorWriteResult> {
@@ -188,18 +249,31 @@ class ActorControl implements ProcessControl {
     // Whatever it still writes is read, so that a paused process can exit and close.
     this.#flow.open();
     const wasRunning = !this.#isExited();
-    const pid = this.#child.pid;
     if (graceMs === null || graceMs <= 0 || !wasRunning) {
-      // Even after the leader exited, descendants holding its output open are in the group.
-      signalGroup(pid, 'SIGKILL');
+      // Even after the leader exited, descendants holding its output open are in its tree.
+      this.#kill();
       return Promise.resolve(wasRunning);
     }
-    signalGroup(pid, 'SIGTERM');
-    this.#killTimer ??= setTimeout(() => {
-      this.#killTimer = null;
-      signalGroup(pid, 'SIGKILL');
-    }, graceMs);
+    this.#terminating = true;
+    signalGroup(this.#child.pid, 'SIGTERM');
+    this.#killTimer ??= setTimeout(() => this.#kill(), graceMs);
     return Promise.resolve(true);
+  }
+
+  /** Kills the whole tree: the cgroup, or the process group and whatever holds the output. */
+  #kill(): void {
+    if (this.#killTimer !== null) clearTimeout(this.#killTimer);
+    this.#killTimer = null;
+    this.#killed = true;
+    this.#cgroup?.kill();
+    signalGroup(this.#child.pid, 'SIGKILL');
+    if (this.#cgroup === null) killOutputHolders(this.#outputLinks);
+    this.#armAbandon();
+  }
+
+  #armAbandon(): void {
+    if (!this.#killed || !this.#isExited() || this.#abandonTimer !== null) return;
+    this.#abandonTimer = setTimeout(() => this.#child.abandonOutput?.(), ABANDON_OUTPUT_AFTER_KILL_MS);
   }
 
   acknowledge(bytes: number): Promise<void> {
@@ -207,8 +281,14 @@ class ActorControl implements ProcessControl {
     return Promise.resolve();
   }
 
+  /** The process closed. A terminate under way still kills what is left of the tree. */
   dispose(): void {
+    if (this.#terminating && !this.#killed) this.#kill();
     if (this.#killTimer !== null) clearTimeout(this.#killTimer);
+    if (this.#abandonTimer !== null) clearTimeout(this.#abandonTimer);
+    // A cgroup still populated (something left running that closed its output) stays until its
+    // session is closed, which kills it.
+    this.#cgroup?.removeWhenEmpty();
   }
 }
 

@@ -15,6 +15,7 @@ import { LoadStats, renderSummary, summarize, type LoadFlags } from './load/repo
 import { run } from './load/scenarios.js';
 import { EXIT_FAILURE as EXIT_OWN_ERROR } from './exit-codes.js';
 import { readToken } from './token.js';
+import { spawnerOption } from './serve.js';
 
 /** Exit code when an operation failed or a byte was lost or wrong. */
 const EXIT_FAILED = 1;
@@ -92,6 +93,7 @@ export function registerLoadCommand(program: Command): Command {
       20,
     )
     .option('--json', 'print the summary as JSON on stdout', false)
+    .addOption(spawnerOption())
     .action(async (flags: LoadFlags, command: Command) => {
       // With --duration and no explicit --processes, time alone bounds the run.
       const unboundedCount =
@@ -109,7 +111,7 @@ async function load(flags: LoadFlags, options: { unboundedCount: boolean }): Pro
   try {
     backend =
       flags.remote === undefined
-        ? await ExecRuntime.create({ logger: stderrLogger('warn') })
+        ? await ExecRuntime.create({ logger: stderrLogger('warn'), spawner: flags.spawner })
         : await ExecServerClient.connect(flags.remote, {
             token: await readToken(flags.tokenFile),
             clientName: 'execvisor-load',

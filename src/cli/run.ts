@@ -11,6 +11,7 @@ import { stderrLogger } from '../core/logger.js';
 import type { SandboxOptions } from '../core/sandbox-options.js';
 import type { ExecBackend, ExecProcess, SignalName, StartOptions } from '../core/types.js';
 import { ExecRuntime } from '../runtime/exec-runtime.js';
+import { spawnerOption } from './serve.js';
 import { sandboxConfigFromFlags } from '../sandbox/index.js';
 import {
   EXIT_BROKEN_PIPE,
@@ -42,6 +43,7 @@ interface RunFlags {
   writableRoot: string[];
   network: boolean;
   bwrap?: string;
+  spawner?: 'native' | 'node';
   remote?: string;
   tokenFile?: string;
 }
@@ -69,6 +71,7 @@ export function registerRunCommand(program: Command): Command {
       [],
     )
     .option('--network', 'with --sandbox: allow network access', false)
+    .addOption(spawnerOption())
     .option(
       '--bwrap <path>',
       'the bwrap to sandbox with (default: $EXECVISOR_BWRAP, else /usr/bin/bwrap, /bin/bwrap, /usr/local/bin/bwrap)',
@@ -103,6 +106,9 @@ function checkFlagCombinations(flags: RunFlags, command: Command): void {
     refuse('--writable-root needs --sandbox workspace-write');
   }
   if (flags.tokenFile !== undefined && flags.remote === undefined) refuse('--token-file needs --remote');
+  if (flags.spawner !== undefined && flags.remote !== undefined) {
+    refuse('--spawner applies to the embedded runtime; a server chooses its own (serve --spawner)');
+  }
   if (flags.bwrap !== undefined && flags.remote !== undefined) {
     refuse('--bwrap applies to the embedded runtime; a server chooses its own bwrap (serve --bwrap)');
   }
@@ -125,6 +131,7 @@ async function run(argv: string[], flags: RunFlags): Promise<number> {
             workers: 1,
             logger: stderrLogger('warn'),
             ...(flags.bwrap !== undefined ? { bwrapPath: flags.bwrap } : {}),
+            ...(flags.spawner !== undefined ? { spawner: flags.spawner } : {}),
           })
         : await ExecServerClient.connect(flags.remote, { token, clientName: 'execvisor-run' });
   } catch (error) {

@@ -37,6 +37,8 @@ export interface ServeFlags {
   workers?: number;
   bwrap?: string;
   httpNetworkPolicy?: string;
+  spawner?: 'native' | 'node';
+  containment?: 'cgroup' | 'process-group';
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -62,6 +64,14 @@ function integer(value: string): number {
     throw new CommanderArgumentError(`expected a non-negative integer, got ${JSON.stringify(value)}`);
   }
   return n;
+}
+
+/** `--spawner`, shared by serve, run and load. */
+export function spawnerOption(): Option {
+  return new Option(
+    '--spawner <kind>',
+    'what starts processes: native (the built addon, Linux) or node (child_process, node-pty); default native where it loads',
+  ).choices(['native', 'node']);
 }
 
 export function registerServeCommand(program: Command): Command {
@@ -128,6 +138,13 @@ export function registerServeCommand(program: Command): Command {
       '--http-network-policy <file>',
       'JSON {domains, mode, allowLocalBinding}: http/request reaches only what this managed-network policy allows',
     )
+    .addOption(spawnerOption())
+    .addOption(
+      new Option(
+        '--containment <kind>',
+        "how each process's whole tree is kept killable (default: cgroup where the server may create one)",
+      ).choices(['cgroup', 'process-group']),
+    )
     .addOption(
       new Option('--log-level <level>', 'stderr log level')
         .choices(['debug', 'info', 'warn', 'error'])
@@ -169,6 +186,8 @@ export async function serve(flags: ServeFlags): Promise<number> {
       maxProcesses: flags.maxProcesses,
       maxFlowWindowBytes: flags.maxFlowWindow,
       outputBudgetBytes: flags.outputBudget,
+      spawner: flags.spawner,
+      containment: flags.containment,
       logger,
       ...(flags.bwrap !== undefined ? { bwrapPath: flags.bwrap } : {}),
     });

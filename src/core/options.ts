@@ -45,6 +45,20 @@ export interface ExecRuntimeOptions {
    * `networkProxy` and stopped with the runtime. Default: `NETWORK_PROXY_DEFAULTS`.
    */
   readonly networkProxy?: NetworkProxyRuntimeOptions;
+  /**
+   * What starts processes: `native` (the addon built from src/native/ on Linux: clone + exec, whose
+   * cost does not grow with this process's memory) or `node` (child_process for pipes, node-pty for
+   * terminals). Default: native where it loads, else node with a warning. Asking for native where
+   * it does not load is an error.
+   */
+  readonly spawner?: 'native' | 'node';
+  /**
+   * How each process's whole tree (background jobs, `setsid` daemons) is kept killable: `cgroup` (a
+   * cgroup v2 per process, killed with cgroup.kill) or `process-group` (its process group, and
+   * whatever still holds its output). Default: cgroup where this process may create cgroups under
+   * its own, else process-group with a warning. Asking for cgroup where it cannot be had is an error.
+   */
+  readonly containment?: 'cgroup' | 'process-group';
 }
 
 export interface ResolvedRuntimeOptions {
@@ -61,6 +75,10 @@ export interface ResolvedRuntimeOptions {
   readonly bwrapPath: string | undefined;
   /** As given; checked when the runtime is created (see `RuntimeNetwork`). */
   readonly networkProxy: NetworkProxyRuntimeOptions;
+  /** `auto`: native where it loads (decided when the runtime is created). */
+  readonly spawner: 'native' | 'node' | 'auto';
+  /** `auto`: cgroup where it can be had (decided when the runtime is created). */
+  readonly containment: 'cgroup' | 'process-group' | 'auto';
 }
 
 export const RUNTIME_DEFAULTS = Object.freeze({
@@ -72,6 +90,8 @@ export const RUNTIME_DEFAULTS = Object.freeze({
   closeTimeoutMs: 5_000,
   maxFlowWindowBytes: 8 << 20,
   outputBudgetBytes: defaultOutputBudget(),
+  spawner: 'auto',
+  containment: 'auto',
 });
 
 /** An eighth of the memory this process may use (the cgroup limit when below RAM), at least 64 MiB. */
@@ -127,6 +147,13 @@ export function resolveRuntimeOptions(options: ExecRuntimeOptions = {}): Resolve
     logger: options.logger ?? silentLogger,
     bwrapPath: absolutePath('bwrapPath', options.bwrapPath),
     networkProxy: networkProxyOf(options.networkProxy),
+    spawner: oneOf('spawner', options.spawner, ['native', 'node'] as const, RUNTIME_DEFAULTS.spawner),
+    containment: oneOf(
+      'containment',
+      options.containment,
+      ['cgroup', 'process-group'] as const,
+      RUNTIME_DEFAULTS.containment,
+    ),
   });
 }
 
@@ -144,6 +171,21 @@ function absolutePath(name: string, value: unknown): string | undefined {
     throw new InvalidArgumentError(`${name} must be an absolute path, got ${show(value)}`);
   }
   return value;
+}
+
+function oneOf<T extends string, F extends string>(
+  name: string,
+  value: unknown,
+  allowed: readonly T[],
+  fallback: F,
+): T | F {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(
+      `${name} must be one of ${allowed.map((item) => JSON.stringify(item)).join(', ')}, got ${show(value)}`,
+    );
+  }
+  return value as T;
 }
 
 export function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {

@@ -55,7 +55,8 @@ export function uint(serdeName = 'u64', max = Number.MAX_SAFE_INTEGER) {
   return z
     .number({ error: invalidType(serdeName) })
     .refine((n) => Number.isInteger(n), { error: invalidType(serdeName), abort: true })
-    .refine((n) => n >= 0 && n <= max, { error: invalidValue(serdeName) });
+    .refine((n) => n >= 0 && n <= max, { error: invalidValue(serdeName) })
+    .meta({ type: 'integer', minimum: 0, maximum: max });
 }
 
 export function seq<T extends z.ZodType>(item: T) {

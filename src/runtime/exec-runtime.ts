@@ -141,6 +141,16 @@ export class ExecRuntime implements ExecBackend, FileSystemBackend {
     return this.#options;
   }
 
+  /** The spawner in use: `native` or `node` (the `spawner` option, decided at creation). */
+  get spawner(): 'native' | 'node' {
+    return this.#supervisor.spawner;
+  }
+
+  /** The containment in use: `cgroup` or `process-group` (the `containment` option, decided at creation). */
+  get containment(): 'cgroup' | 'process-group' {
+    return this.#supervisor.containment;
+  }
+
   start(options: StartOptions): Promise<ExecProcess> {
     return this.#default.start(options);
   }

@@ -78,10 +78,15 @@ export async function spawnPipes(request: SpawnRequest, handlers: SpawnHandlers)
       child.stdout!.resume();
       child.stderr!.resume();
     },
+    abandonOutput() {
+      // 'close' follows once both streams are closed (the exit is known by then).
+      child.stdout!.destroy();
+      child.stderr!.destroy();
+    },
   };
 }
 
-function writeBounded(stdin: Writable, data: Uint8Array): Promise<'accepted' | 'stdinClosed'> {
+export function writeBounded(stdin: Writable, data: Uint8Array): Promise<'accepted' | 'stdinClosed'> {
   stdin.write(data);
   if (stdin.writableLength <= STDIN_QUEUE_BYTES) return Promise.resolve('accepted');
   return new Promise((resolve) => {

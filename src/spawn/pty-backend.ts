@@ -246,6 +246,9 @@ export function spawnPty(request: SpawnRequest, handlers: SpawnHandlers): Spawne
     resume() {
       master.resume();
     },
+    abandonOutput() {
+      endStream();
+    },
   };
 }
 
@@ -253,7 +256,7 @@ export function spawnPty(request: SpawnRequest, handlers: SpawnHandlers): Spawne
  * Ordered writes to the non-blocking master descriptor. `tty.WriteStream` would hide EAGAIN and
  * block; this queue retries on EAGAIN at the next turn of the loop instead.
  */
-class FdWriter {
+export class FdWriter {
   readonly #fd: number;
   readonly #queue: {
     data: Uint8Array;
@@ -325,7 +328,7 @@ function openSlave(path: string): number | null {
 }
 
 /** Writes all of `data` to a non-blocking descriptor, retrying on EAGAIN; `onError` if it cannot. */
-function writeAll(fd: number, data: Uint8Array, onError: () => void, offset = 0): void {
+export function writeAll(fd: number, data: Uint8Array, onError: () => void, offset = 0): void {
   fsWrite(fd, data, offset, data.byteLength - offset, null, (error, written) => {
     if (error) {
       if (error.code === 'EAGAIN') setTimeout(() => writeAll(fd, data, onError, offset), 5).unref();

@@ -47,4 +47,10 @@ export interface SpawnedChild {
   /** Stop / restart reading output (flow control). */
   pause(): void;
   resume(): void;
+  /**
+   * Stop waiting for EOF: close our ends of the output and report `onClose` once the exit is known.
+   * Used only after a terminate, once the leader has exited, when something the kill could not
+   * reach still holds the output open (see docs/operations.md, containment).
+   */
+  abandonOutput?(): void;
 }

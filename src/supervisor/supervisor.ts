@@ -5,6 +5,7 @@
  * before any await, so of two concurrent starts with one id exactly one wins.
  */
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { Piscina } from 'piscina';
 import {
   ClosedError,
@@ -32,7 +33,10 @@ import type { ResolvedRuntimeOptions } from '../core/options.js';
 import type { ExecProcess, ProcessInfo, StartOptions } from '../core/types.js';
 import { processActorWorkerPath } from '../core/worker-path.js';
 import type { SandboxTools } from '../sandbox/tools.js';
+import { chooseSpawner, maxReadBytes, type SpawnerKind } from '../spawn/backend.js';
+import { nativeSpawner } from '../spawn/native-binding.js';
 import { signalGroup } from '../spawn/signals.js';
+import { Containment, type ContainmentKind } from './containment.js';
 import { OrphanReaper } from './orphan-reaper.js';
 import { normalizeStart } from './validate-start.js';
 import { WorkerLink } from './worker-link.js';
@@ -62,6 +66,8 @@ export class Session {
   readonly id: string;
   readonly processes = new Map<string, ProcessHandle>();
   closed = false;
+  /** The session's cgroup (made at its first start), or null without one. */
+  cgroupDir: string | null | undefined = undefined;
   #counter = 0;
 
   constructor(id: string) {
@@ -86,6 +92,8 @@ interface Tracked {
   /** The worker hosting the process, once spawned. */
   link: WorkerLink | null;
   removalTimer: NodeJS.Timeout | null;
+  /** The process's cgroup, or null. */
+  readonly cgroup: string | null;
   /** Managed network: the process's lease with the proxy, closed when it closes. */
   lease: ProxyLease | null;
 }
@@ -99,6 +107,8 @@ export class Supervisor {
   /** Live and retained processes by actor id. */
   readonly #tracked = new Map<number, Tracked>();
   readonly #reaper: OrphanReaper;
+  readonly #spawner: SpawnerKind;
+  readonly #containment: Containment;
   /** One link per worker thread that has announced itself. */
   readonly #links = new Map<number, WorkerLink>();
   readonly #budget: OutputBudget;
@@ -108,6 +118,7 @@ export class Supervisor {
   #readyWaiters: (() => void)[] = [];
   #live = 0;
   #closed = false;
+  #destroying: Promise<void> | null = null;
   #stats = {
     startsTotal: 0,
     startFailuresTotal: 0,
@@ -121,7 +132,18 @@ export class Supervisor {
     this.#sandboxTools = sandboxTools;
     this.#network = network ?? null;
     this.#budget = new OutputBudget(options.outputBudgetBytes, options.batchBytes);
+    const { logger } = options;
+    // Decided once, before anything starts; an explicit choice that cannot be had throws here.
+    const spawner = chooseSpawner(
+      options.spawner,
+      options.spawner === 'node' ? { available: false, reason: 'not asked for' } : nativeSpawner(),
+    );
+    this.#spawner = spawner.kind;
+    if (spawner.warning !== null) logger.warn({ reason: spawner.warning }, 'spawner: node');
+    else logger.info({ spawner: spawner.kind }, 'spawner chosen');
+    this.#containment = Containment.create(options.containment, logger);
     this.#reaper = new OrphanReaper(options.logger);
+    if (this.#containment.runtimeDir !== null) this.#reaper.watchCgroup(this.#containment.runtimeDir);
     this.#pool = new Piscina<ActorTask, void>({
       filename: processActorWorkerPath(),
       minThreads: options.workers,
@@ -246,6 +268,16 @@ export class Supervisor {
     return this.#closed;
   }
 
+  /** The spawner in use (the `spawner` option, resolved). */
+  get spawner(): SpawnerKind {
+    return this.#spawner;
+  }
+
+  /** The containment in use (the `containment` option, resolved). */
+  get containment(): ContainmentKind {
+    return this.#containment.kind;
+  }
+
   stats(): RuntimeStats {
     let retained = 0;
     for (const session of this.#sessions.values()) retained += session.processes.size;
@@ -305,6 +337,9 @@ export class Supervisor {
     this.#changeLive(+1);
     this.#stats.startsTotal++;
 
+    const actorId = this.#nextActorId++;
+    if (session.cgroupDir === undefined) session.cgroupDir = this.#containment.openSession();
+    const cgroup = session.cgroupDir === null ? null : join(session.cgroupDir, `p${actorId}`);
     const launch: ActorLaunch = {
       processId,
       argv: start.argv,
@@ -319,8 +354,13 @@ export class Supervisor {
       budget: start.flowControl === null ? null : this.#budget.cell.toInit(),
       batchBytes: this.#options.batchBytes,
       ...(this.#sandboxTools !== undefined ? { sandboxTools: this.#sandboxTools } : {}),
+      spawner: this.#spawner,
+      cgroup,
+      maxReadBytes: maxReadBytes(
+        this.#options.retainedBytesPerProcess,
+        start.flowControl?.highWaterBytes ?? null,
+      ),
     };
-    const actorId = this.#nextActorId++;
     const tracked: Tracked = {
       actorId,
       session,
@@ -328,6 +368,7 @@ export class Supervisor {
       onSpawnEvent: null,
       link: null,
       removalTimer: null,
+      cgroup,
       lease: null,
     };
     this.#tracked.set(actorId, tracked);
@@ -412,15 +453,17 @@ export class Supervisor {
       () => undefined,
       (error: unknown) => {
         const message = `process actor worker died: ${error instanceof Error ? error.message : String(error)}`;
-        // A worker stopped after this process closed (the pool shutting down) harmed nothing.
-        if (handle.log.isClosed) return;
+        // A worker stopped after this process closed, or after its failed start was settled
+        // (the task's own answer still in flight when the pool shut down), harmed nothing.
+        if (handle.log.isClosed || !this.#tracked.has(tracked.actorId)) return;
         if (tracked.onSpawnEvent !== null) {
           fail(new WorkerDiedError(message, { cause: error }));
           return;
         }
         this.#stats.workerFailuresTotal++;
         this.#options.logger.error({ processId, err: error }, 'process actor worker died');
-        // The children of a dead worker are orphans now: kill their whole group.
+        // The children of a dead worker are orphans now: kill their whole tree.
+        if (tracked.cgroup !== null) this.#containment.kill(tracked.cgroup);
         const pid = handle.pid;
         if (pid !== null) signalGroup(pid, 'SIGKILL');
         handle.fail(message, 128 + 9);
@@ -456,7 +499,11 @@ export class Supervisor {
     handle.markRemoved();
   }
 
-  /** Terminates every process of the session, waits for them to close, and forgets the session. */
+  /**
+   * Terminates every process of the session, waits for them to close, kills what is left of their
+   * trees (the session's cgroup: descendants of processes that already closed), and forgets the
+   * session.
+   */
   async closeSession(session: Session): Promise<void> {
     if (session.closed) return;
     session.closed = true;
@@ -464,6 +511,7 @@ export class Supervisor {
     for (const tracked of [...this.#tracked.values()]) {
       if (tracked.session === session && tracked.handle.log.isClosed) this.#forget(tracked, false);
     }
+    if (session.cgroupDir) await this.#containment.release(session.cgroupDir, this.#options.closeTimeoutMs);
     this.#sessions.delete(session.id);
   }
 
@@ -486,15 +534,23 @@ export class Supervisor {
     await this.destroy();
   }
 
-  /** At once: kill every process group and stop the workers. */
-  async destroy(): Promise<void> {
+  /** At once: kill every process tree and stop the workers. Idempotent. */
+  destroy(): Promise<void> {
+    this.#destroying ??= this.#destroy();
+    return this.#destroying;
+  }
+
+  async #destroy(): Promise<void> {
     this.#closed = true;
+    const runtimeDir = this.#containment.runtimeDir;
+    if (runtimeDir !== null) this.#containment.kill(runtimeDir);
     for (const { handle } of this.#tracked.values()) {
       const pid = handle.pid;
       if (pid !== null && !handle.log.isClosed) signalGroup(pid, 'SIGKILL');
     }
     await this.ready(this.#options.closeTimeoutMs);
     await this.#pool.destroy();
+    if (runtimeDir !== null) await this.#containment.release(runtimeDir, this.#options.closeTimeoutMs);
     this.#reaper.close();
     for (const tracked of [...this.#tracked.values()]) {
       tracked.handle.fail('the runtime was destroyed', 128 + 9);

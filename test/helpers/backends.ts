@@ -5,7 +5,7 @@ import type { BackendUnderTest } from '../integration/behaviour-suite.js';
 
 /** An in-process runtime, closed by `cleanup`. */
 export async function inProcessBackend(
-  options?: ExecRuntimeOptions,
+  options: ExecRuntimeOptions = {},
 ): Promise<BackendUnderTest & { runtime: ExecRuntime }> {
   const runtime = await ExecRuntime.create(options);
   return { backend: runtime, runtime, cleanup: () => runtime.close() };

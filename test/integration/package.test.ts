@@ -53,7 +53,7 @@ describe('npm pack', () => {
     files = (JSON.parse(stdout) as PackJson[])[0]!.files.map((file) => file.path);
   }, 60_000);
 
-  it('ships the built code, its types, the README and the LICENSE, and nothing else', () => {
+  it('ships the built code, its types, the native sources, the protocol schema, the README and the LICENSE, and nothing else', () => {
     for (const path of [
       'package.json',
       'README.md',
@@ -64,12 +64,15 @@ describe('npm pack', () => {
       'dist/src/cli/main.js',
       'dist/workers/process-actor.js',
       'dist/workers/fs-operation.js',
+      'docs/protocol.schema.json',
     ]) {
       expect(files, path).toContain(path);
     }
     const outside = files.filter(
       (path) =>
-        !['package.json', 'README.md', 'LICENSE', 'binding.gyp'].includes(path) &&
+        !['package.json', 'README.md', 'LICENSE', 'binding.gyp', 'docs/protocol.schema.json'].includes(
+          path,
+        ) &&
         !/^dist\/(src|workers)\//.test(path) &&
         // The native sources: npm builds them on install (binding.gyp), as node-pty does.
         !/^src\/native\/.+\.(c|cc|h)$/.test(path),

@@ -1,4 +1,7 @@
 import { inProcessBackend } from '../helpers/backends.js';
 import { describeBackend } from './behaviour-suite.js';
 
-describeBackend('in-process ExecRuntime', inProcessBackend);
+// On Linux the native spawner must load (it is the default there); elsewhere the default is node.
+describeBackend('in-process ExecRuntime', () =>
+  inProcessBackend(process.platform === 'linux' ? { spawner: 'native' } : {}),
+);

@@ -21,6 +21,7 @@ import {
   sliceFor,
   type SliceSource,
 } from '../helpers/slices.js';
+import { SPAWNERS } from '../helpers/spawners.js';
 
 const CWD = tmpdir();
 const PATH_ENV = { PATH: '/usr/bin:/bin' };
@@ -67,7 +68,7 @@ async function allDead(pids: readonly number[], what: string, timeoutMs = 5_000)
   }
 }
 
-describe('faults: a worker thread dies mid-stream', () => {
+describe.each(SPAWNERS)('faults: a worker thread dies mid-stream (spawner %s)', (spawner) => {
   let runtime: ExecRuntime | undefined;
   afterEach(async () => {
     await runtime?.destroy();
@@ -130,7 +131,7 @@ describe('faults: a worker thread dies mid-stream', () => {
   }
 
   it(`${ROUNDS} crashes × ${PER_ROUND} streams: only the victims fail, their groups die, the rest finish intact`, async () => {
-    runtime = await ExecRuntime.create({ workers: 2 });
+    runtime = await ExecRuntime.create({ spawner, workers: 2 });
     const threadOf = (process: ExecProcess) => (process as unknown as { threadId: number }).threadId;
     let victimsTotal = 0;
     let survivorBytes = 0;
@@ -228,7 +229,7 @@ async function startTrees(
   return pids;
 }
 
-describe('faults: a client connection drops', () => {
+describe.each(SPAWNERS)('faults: a client connection drops (spawner %s)', (spawner) => {
   let runtime: ExecRuntime | undefined;
   let server: ExecServer | undefined;
   afterEach(async () => {
@@ -241,7 +242,7 @@ describe('faults: a client connection drops', () => {
   // Every session detaches on a drop (as upstream's); it is closed once the detach TTL ran out.
   const DETACH_TTL_MS = 300;
   it('its processes (pipes and terminals, with grandchildren) are gone within 1 s of the detach TTL; another client is untouched', async () => {
-    runtime = await ExecRuntime.create();
+    runtime = await ExecRuntime.create({ spawner });
     server = await startServer({ runtime, detachTtlMs: DETACH_TTL_MS });
     const bystander = await ExecServerClient.connect(server.url, { clientName: 'bystander' });
     try {
@@ -285,9 +286,9 @@ describe('faults: a client connection drops', () => {
   });
 });
 
-describe('faults: the server process is signalled', () => {
+describe.each(SPAWNERS)('faults: the server process is signalled (spawner %s)', (spawner) => {
   it('SIGTERM: every child (pipes, terminals, grandchildren, a detached session) is gone and the exit code is 0', async () => {
-    const server = await spawnServe();
+    const server = await spawnServe(['--spawner', spawner]);
     const client = await RawClient.open(server.url);
     await client.handshake();
     const detached = await RawClient.open(server.url);
@@ -306,7 +307,7 @@ describe('faults: the server process is signalled', () => {
 
   const sandboxed = bwrapAvailable();
   it(`SIGKILL: unsandboxed children die by the orphan reaper${sandboxed ? ', sandboxed ones with their server' : ''} (pipes, terminals, grandchildren)`, async () => {
-    const server = await spawnServe();
+    const server = await spawnServe(['--spawner', spawner]);
     const client = await RawClient.open(server.url);
     await client.handshake();
     // Deaf to SIGHUP: the terminal children cannot die of their terminal closing, only of the reaper.

@@ -3,9 +3,12 @@
  * were. Measured in this process (the runtime's worker threads share its fd table and children).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ExecRuntime } from '../../src/index.js';
 import { eventually } from '../helpers/process.js';
+import { ownCgroupDir } from '../../src/spawn/cgroup.js';
+import { SPAWNERS } from '../helpers/spawners.js';
 
 const STARTS = 10_000;
 const CONCURRENCY = 16;
@@ -29,6 +32,27 @@ function zombies(): number[] {
     }
   }
   return found;
+}
+
+/** Process cgroups (`p<n>`) left under this process's runtime cgroups. */
+function processCgroups(): number {
+  const own = ownCgroupDir(
+    readFileSync('/proc/self/mountinfo', 'utf8'),
+    readFileSync('/proc/self/cgroup', 'utf8'),
+  );
+  if ('error' in own || !existsSync(own.dir)) return 0;
+  let count = 0;
+  for (const runtimeDir of readdirSync(own.dir).filter((name) =>
+    name.startsWith(`execvisor-${process.pid}-`),
+  )) {
+    for (const session of readdirSync(join(own.dir, runtimeDir), { withFileTypes: true })) {
+      if (!session.isDirectory()) continue;
+      count += readdirSync(join(own.dir, runtimeDir, session.name), { withFileTypes: true }).filter(
+        (entry) => entry.isDirectory() && entry.name.startsWith('p'),
+      ).length;
+    }
+  }
+  return count;
 }
 
 function heapAfterGc(): number {
@@ -69,11 +93,13 @@ async function settled(): Promise<void> {
     10_000,
   );
   await eventually(() => zombies().length === 0, 'no zombie children', 5_000);
+  // A process's cgroup goes when it closes (or, if it was still busy, at the next sweep).
+  await eventually(() => processCgroups() === 0, 'every process cgroup to be removed', 5_000);
 }
 
-describe('leaks', () => {
-  it(`${STARTS} starts of /bin/true leave fds, zombies and heap at their baseline`, async () => {
-    runtime = await ExecRuntime.create({ exitedRetentionMs: 0 });
+describe.each(SPAWNERS)('leaks (spawner %s)', (spawner) => {
+  it(`${STARTS} starts of /bin/true leave fds, zombies, cgroups and heap at their baseline`, async () => {
+    runtime = await ExecRuntime.create({ spawner, exitedRetentionMs: 0 });
     // Warm-up: lazily created pools, caches and JIT state are part of the baseline, not a leak.
     expect(await runMany(WARMUP)).toBe(0);
     await settled();
@@ -93,7 +119,7 @@ describe('leaks', () => {
       `[leaks] ${STARTS} starts (concurrency ${CONCURRENCY}) in ${elapsed} ms: ` +
         `fd delta ${fdDelta} (of ${fdsBefore}), zombie delta ${zombieDelta}, ` +
         `heap delta ${(heapDelta / 1024).toFixed(0)} KiB (of ${(heapBefore / 1024 / 1024).toFixed(1)} MiB), ` +
-        `starts total ${stats.startsTotal}`,
+        `starts total ${stats.startsTotal}, spawner ${runtime.spawner}, containment ${runtime.containment}`,
     );
     expect(stats.startsTotal).toBe(WARMUP + STARTS);
     expect(Math.abs(fdDelta)).toBeLessThanOrEqual(2);
@@ -103,7 +129,7 @@ describe('leaks', () => {
   });
 
   it('a removed process (retention time over, id unknown) is garbage: its handle and retained output are freed', async () => {
-    runtime = await ExecRuntime.create({ exitedRetentionMs: 0 });
+    runtime = await ExecRuntime.create({ spawner, exitedRetentionMs: 0 });
     const gc = (globalThis as { gc?: () => void }).gc!;
     // Created in a separate function, so no local variable keeps a handle reachable.
     const track = async (index: number): Promise<WeakRef<object>> => {

@@ -5,6 +5,7 @@ import { ExecRuntime, errorCodeOf, type ExecProcess } from '../../src/index.js';
 import { ExecServerClient } from '../../src/client/index.js';
 import { startServer, type ExecServer } from '../../src/server/index.js';
 import { RawClient } from '../helpers/raw-ws.js';
+import { SPAWNERS } from '../helpers/spawners.js';
 
 const CWD = tmpdir();
 const PATH_ENV = { PATH: '/usr/bin:/bin' };
@@ -19,9 +20,9 @@ afterEach(async () => {
   runtime = undefined;
 });
 
-describe('limits', () => {
+describe.each(SPAWNERS)('limits (spawner %s)', (spawner) => {
   it('runtime maxProcesses: 200 concurrent starts against a limit of 50 → exactly 50 run, 150 EXEC_ERR_LIMIT', async () => {
-    runtime = await ExecRuntime.create({ maxProcesses: 50 });
+    runtime = await ExecRuntime.create({ spawner, maxProcesses: 50 });
     const began = Date.now();
     const results = await Promise.allSettled(Array.from({ length: 200 }, () => runtime!.start(LONG)));
     const started = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
@@ -43,7 +44,7 @@ describe('limits', () => {
   });
 
   it('per-connection limit over the wire: a coded error for the client and the raw protocol, other connections unaffected', async () => {
-    runtime = await ExecRuntime.create();
+    runtime = await ExecRuntime.create({ spawner });
     server = await startServer({ runtime, maxProcessesPerConnection: 20 });
     const client = await ExecServerClient.connect(server.url, { clientName: 'limits' });
     const other = await ExecServerClient.connect(server.url, { clientName: 'other' });

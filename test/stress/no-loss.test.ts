@@ -15,6 +15,7 @@ import {
   sliceFor,
   type SliceSource,
 } from '../helpers/slices.js';
+import { SPAWNERS } from '../helpers/spawners.js';
 
 const CWD = tmpdir();
 const MiB = 1 << 20;
@@ -109,7 +110,7 @@ const FLOW = { highWaterBytes: 128 * 1024, lowWaterBytes: 32 * 1024 };
 const SLOW_PROCESSES = 100;
 const RETAINED = 64 * 1024;
 
-describe('no loss: in-process', () => {
+describe.each(SPAWNERS)('no loss: in-process (spawner %s)', (spawner) => {
   let runtime: ExecRuntime | undefined;
   afterEach(async () => {
     await runtime?.destroy();
@@ -117,7 +118,7 @@ describe('no loss: in-process', () => {
   });
 
   it(`${PROCESSES} concurrent processes × 1 MiB through events$: every byte, in order`, async () => {
-    runtime = await ExecRuntime.create();
+    runtime = await ExecRuntime.create({ spawner });
     const began = Date.now();
     const outcomes = await Promise.all(
       Array.from({ length: PROCESSES }, (_, index) => runThroughEvents(runtime!, index, STREAM_BYTES)),
@@ -127,7 +128,7 @@ describe('no loss: in-process', () => {
   });
 
   it(`${SLOW_PROCESSES} slow flow-controlled readers, retention ${RETAINED / 1024} KiB ≪ 1 MiB: nothing evicted, every byte`, async () => {
-    runtime = await ExecRuntime.create({ retainedBytesPerProcess: RETAINED });
+    runtime = await ExecRuntime.create({ spawner, retainedBytesPerProcess: RETAINED });
     const began = Date.now();
     let maxRetained = 0;
     const outcomes = await Promise.all(
@@ -163,7 +164,7 @@ describe('no loss: in-process', () => {
   });
 });
 
-describe('no loss: over the wire (ExecServerClient ↔ startServer)', () => {
+describe.each(SPAWNERS)('no loss: over the wire (ExecServerClient ↔ startServer) (spawner %s)', (spawner) => {
   let runtime: ExecRuntime | undefined;
   let server: ExecServer | undefined;
   let client: ExecServerClient | undefined;
@@ -178,7 +179,7 @@ describe('no loss: over the wire (ExecServerClient ↔ startServer)', () => {
 
   it(`${PROCESSES} concurrent processes × 1 MiB through events$: every byte, in order`, async () => {
     // Default retention time (30 s): a closed process stays readable while the client catches up.
-    runtime = await ExecRuntime.create();
+    runtime = await ExecRuntime.create({ spawner });
     server = await startServer({ runtime });
     client = await ExecServerClient.connect(server.url, { clientName: 'stress-no-loss' });
     const began = Date.now();
@@ -190,7 +191,7 @@ describe('no loss: over the wire (ExecServerClient ↔ startServer)', () => {
   });
 
   it(`${SLOW_PROCESSES} slow flow-controlled readers, retention ${RETAINED / 1024} KiB ≪ 1 MiB: nothing evicted, every byte`, async () => {
-    runtime = await ExecRuntime.create({ retainedBytesPerProcess: RETAINED });
+    runtime = await ExecRuntime.create({ spawner, retainedBytesPerProcess: RETAINED });
     server = await startServer({ runtime });
     client = await ExecServerClient.connect(server.url, { clientName: 'stress-slow' });
     const began = Date.now();

@@ -17,6 +17,7 @@ export interface LoadFlags {
   bytes: number;
   lines: number;
   json: boolean;
+  spawner?: 'native' | 'node';
 }
 
 /** Codes of failures found by the load generator itself (runtime failures keep their EXEC_ERR_ code). */
