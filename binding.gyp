@@ -5,7 +5,7 @@
       # Linked statically so it runs inside sandboxes whose filesystem view hides /lib.
       "target_name": "execvisor-launcher",
       "type": "executable",
-      "sources": ["src/native/launcher/launcher.c"],
+      "sources": ["src/native/launcher/launcher.c", "src/native/launcher/bridge.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"],
       "conditions": [["OS=='linux'", {"ldflags": ["-static"]}]]
     },

@@ -7,9 +7,9 @@
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof dist/bench/run.js --only output --side execvisor
  *
  * Scenario names: spawn-throughput, spawn-latency, spawn-loaded, output, pty-spawn, pty-throughput,
- * pty-echo, scale-pipes, scale-ptys, sandbox, network, the WebSocket variants ws-spawn-throughput,
- * ws-output, ws-pty-echo, pool, and spawn-memory (a prefix such as `spawn`, `pty`, `scale` or `ws`
- * selects all that start with it).
+ * pty-echo, scale-pipes, scale-ptys, sandbox, sandbox-proxy, network, the WebSocket variants
+ * ws-spawn-throughput, ws-output, ws-pty-echo, pool, and spawn-memory (a prefix such as `spawn`,
+ * `pty`, `scale` or `ws` selects all that start with it).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -24,7 +24,7 @@ import { outputThroughput } from './scenarios/output.js';
 import { ptyEcho, ptyThroughput } from './scenarios/pty.js';
 import { networkProxy } from './scenarios/network.js';
 import { poolThroughput } from './scenarios/pool.js';
-import { sandboxOverhead } from './scenarios/sandbox.js';
+import { sandboxOverhead, sandboxProxyOverhead } from './scenarios/sandbox.js';
 import { scalePipes, scalePtys } from './scenarios/scale.js';
 import { spawnLatency, spawnThroughput } from './scenarios/spawn.js';
 import { ptySpawn, spawnLoaded, spawnMemory } from './scenarios/spawn-cost.js';
@@ -39,6 +39,7 @@ const SCENARIOS: readonly Scenario[] = [
   ptyThroughput,
   ptyEcho,
   sandboxOverhead,
+  sandboxProxyOverhead,
   networkProxy,
   scalePipes,
   scalePtys,

@@ -17,12 +17,14 @@ export type {
   ExitedEvent,
   FlowControl,
   NetworkDecisionReason,
+  NetworkEvent,
   NetworkPolicyDecision,
   NetworkProtocol,
   OutputChunk,
   OutputEvent,
   OutputStream,
   PosixSignal,
+  ProcessActivity,
   ProcessEvent,
   ProcessInfo,
   ReadOptions,
@@ -46,6 +48,15 @@ export type {
   SandboxPolicyOption,
   SpecialPathOption,
 } from './core/sandbox-options.js';
+export type {
+  DomainPermissionOption,
+  ManagedNetworkOption,
+  NameResolution,
+  NetworkPolicySettingsOption,
+  NetworkProxyOption,
+  NetworkProxyRuntimeOptions,
+  NetworkProxySettingsOption,
+} from './core/network-options.js';
 export { ExecServerClient } from './client/exec-server-client.js';
 export type { ClientConnectionState, ExecServerClientOptions } from './client/exec-server-client.js';
 export { RemoteProcess } from './client/remote-process.js';

@@ -49,6 +49,8 @@ export interface ActorLaunch {
   readonly batchBytes: number;
   /** The bwrap and launcher the runtime resolved at start (absent: resolved in the worker). */
   readonly sandboxTools?: SandboxTools;
+  /** Managed network (absent or null: none). */
+  readonly network?: ActorNetwork | null;
   /** The backend the runtime chose (src/spawn/backend.ts). */
   readonly spawner: 'native' | 'node';
   /** The cgroup directory to create for this process (containment), or null without cgroups. */
@@ -56,6 +58,30 @@ export interface ActorLaunch {
   /** The largest single read of an output pipe (src/spawn/backend.ts `maxReadBytes`). */
   readonly maxReadBytes: number;
 }
+
+/**
+ * The managed network of one launch, as the Supervisor planned it (see src/network/config.ts):
+ * - `blocked`: enforced without a proxy: no network at all, whatever the sandbox policy says;
+ * - `proxied`: enforced with a proxy: a private network namespace whose bridge forwards to the
+ *   runtime's proxy socket (`socketPath`, on the host) as the lease `token`;
+ * - `advisory`: a proxy that is not enforced: the child's proxy variables name the lease's port on
+ *   the host's loopback, and the sandbox policy alone decides what else it may reach.
+ */
+export type ActorNetwork =
+  | { readonly kind: 'blocked' }
+  | {
+      readonly kind: 'proxied';
+      readonly socketPath: string;
+      readonly token: string;
+      readonly socks5: boolean;
+      readonly allowLocalBinding: boolean;
+    }
+  | {
+      readonly kind: 'advisory';
+      readonly port: number;
+      readonly socks5: boolean;
+      readonly allowLocalBinding: boolean;
+    };
 
 export type ActorEvent =
   | { readonly type: 'spawned'; readonly pid: number; readonly sandboxType: SandboxType }

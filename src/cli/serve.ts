@@ -4,8 +4,10 @@
  * `--listen stdio` stdout carries the protocol and nothing else, and EOF on stdin ends the server.
  * Logs always go to stderr.
  */
+import { readFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError as CommanderArgumentError, Option } from 'commander';
-import { isExecError } from '../errors.js';
+import type { NetworkPolicySettingsOption } from '../core/network-options.js';
+import { InvalidArgumentError, isExecError } from '../errors.js';
 import { ExecRuntime } from '../runtime/exec-runtime.js';
 import { stderrLogger } from '../core/logger.js';
 import { DEFAULT_LISTEN_URL } from '../server/listen-url.js';
@@ -36,9 +38,26 @@ export interface ServeFlags {
   requireSandbox?: boolean;
   workers?: number;
   bwrap?: string;
+  httpNetworkPolicy?: string;
   spawner?: 'native' | 'node';
   containment?: 'cgroup' | 'process-group';
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+/** `--http-network-policy FILE`: the JSON of `{domains, mode, allowLocalBinding}`. */
+async function readHttpPolicy(file: string | undefined): Promise<NetworkPolicySettingsOption | null> {
+  if (file === undefined) return null;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new InvalidArgumentError(`--http-network-policy: cannot read ${file}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as NetworkPolicySettingsOption;
+  } catch (error) {
+    throw new InvalidArgumentError(`--http-network-policy: ${file} is not JSON: ${(error as Error).message}`);
+  }
 }
 
 function integer(value: string): number {
@@ -126,6 +145,10 @@ export function registerServeCommand(program: Command): Command {
       '--bwrap <path>',
       'the bwrap to sandbox with (default: $EXECVISOR_BWRAP, else /usr/bin/bwrap, /bin/bwrap, /usr/local/bin/bwrap)',
     )
+    .option(
+      '--http-network-policy <file>',
+      'JSON {domains, mode, allowLocalBinding}: http/request reaches only what this managed-network policy allows',
+    )
     .addOption(spawnerOption())
     .addOption(
       new Option(
@@ -157,6 +180,7 @@ export async function serve(flags: ServeFlags): Promise<number> {
       handshakeTimeoutMs: flags.handshakeTimeoutMs,
       maxConnections: flags.maxConnections,
       requireSandbox: flags.requireSandbox === true,
+      httpNetworkPolicy: await readHttpPolicy(flags.httpNetworkPolicy),
       logger,
     };
     // Validate before anything starts, so a bad flag costs no worker threads.

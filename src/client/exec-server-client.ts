@@ -108,7 +108,10 @@ function follow(value: boolean | null | undefined): { followSymlinks?: boolean }
 
 /** Wire name → table key, built once from the method table. */
 const NOTIFICATION_KINDS: ReadonlyMap<string, NotificationKind> = new Map(
-  (['output', 'exited', 'closed'] as const).map((key) => [serverNotifications[key].name, key]),
+  (['output', 'exited', 'closed', 'policyDecision'] as const).map((key) => [
+    serverNotifications[key].name,
+    key,
+  ]),
 );
 
 type EarlyNotification = { readonly kind: NotificationKind; readonly params: unknown };
@@ -264,6 +267,22 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
             }
           : {}),
         ...(options.metadata != null ? { metadata: options.metadata } : {}),
+        // Managed network: only when asked, so a server of the seed's shape sees exactly its members.
+        ...(options.enforceManagedNetwork != null
+          ? { enforceManagedNetwork: options.enforceManagedNetwork }
+          : {}),
+        ...(options.networkProxy != null ? { networkProxy: options.networkProxy } : {}),
+        ...(options.managedNetwork != null
+          ? {
+              managedNetwork: {
+                ...options.managedNetwork,
+                loopbackPorts:
+                  options.managedNetwork.loopbackPorts == null
+                    ? options.managedNetwork.loopbackPorts
+                    : [...options.managedNetwork.loopbackPorts],
+              },
+            }
+          : {}),
       });
       // The start answer has no pid. A list of just this process, sent right behind the start
       // (the server answers it once that start has settled, by a direct lookup), gives it without
@@ -683,6 +702,11 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
       case 'closed': {
         const parsed = serverNotifications.closed.params.safeParse(params);
         if (parsed.success) handle.noteClosed(parsed.data);
+        return;
+      }
+      case 'policyDecision': {
+        const parsed = serverNotifications.policyDecision.params.safeParse(params);
+        if (parsed.success) handle.noteNetworkDecision(parsed.data);
         return;
       }
     }

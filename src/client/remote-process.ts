@@ -8,6 +8,9 @@
  * follows it live, as the in-process runtime does. Explicit `read()` calls always go to the
  * server, the truth; `lostSeqs` counts what a catch-up found evicted on the server.
  *
+ * Managed network: `network/policyDecision` notifications become `network` events on `events$`
+ * (placed after the output notified before them) and the denials among them `info().networkDenials`.
+ *
  * Flow control: for a process started with `flowControl` (and for an adopted one, whose settings
  * are unknown) the handle acknowledges output once `events$` has delivered it to a subscriber
  * (`process/ack`, batched); explicit `read()`s acknowledge what they return on the server.
@@ -23,7 +26,8 @@ import { type Observable, tap } from 'rxjs';
 import { AbortedError, TransportError } from '../errors.js';
 import type {
   ExecProcess,
-  ProcessEvent,
+  NetworkPolicyDecision,
+  ProcessActivity,
   ProcessInfo,
   ReadOptions,
   ReadResult,
@@ -78,6 +82,9 @@ export interface RemoteProcessInit {
   readonly catchUp?: boolean;
 }
 
+/** Denials kept for `info().networkDenials` (the server keeps as many). */
+const NETWORK_DENIALS_RETAINED = 64;
+
 /** The flag `OutputLog` reads to keep unacknowledged output; its marks matter to the actor only. */
 const KEEP_UNACKNOWLEDGED = { highWaterBytes: 0, lowWaterBytes: 0 };
 
@@ -96,7 +103,7 @@ export class RemoteProcess implements ExecProcess {
   readonly server: string;
   readonly tty: boolean;
   readonly sandboxType: SandboxType;
-  readonly events$: Observable<ProcessEvent>;
+  readonly events$: Observable<ProcessActivity>;
   readonly exited: Promise<number>;
   readonly closed: Promise<void>;
   readonly #link: ProcessLink;
@@ -105,6 +112,7 @@ export class RemoteProcess implements ExecProcess {
   #pid: number | null;
   #exitCode: number | null = null;
   #closed = false;
+  #networkDenials: NetworkPolicyDecision[] | null = null;
   #settleExit!: (exitCode: number) => void;
   #settleClose!: () => void;
   #fail!: (error: Error) => void;
@@ -185,6 +193,7 @@ export class RemoteProcess implements ExecProcess {
       exitCode: this.#exitCode,
       closed: this.#closed,
       startedAtMs: this.#startedAtMs,
+      ...(this.#networkDenials === null ? {} : { networkDenials: [...this.#networkDenials] }),
     };
   }
 
@@ -226,6 +235,7 @@ export class RemoteProcess implements ExecProcess {
       closed: true,
       failure: this.#log.failure,
       firstRetainedSeq: next,
+      sandboxDenied: false,
     };
   }
 
@@ -293,7 +303,24 @@ export class RemoteProcess implements ExecProcess {
 
   /** @internal */
   noteExited(params: NotificationParams<'exited'>): void {
-    this.#log.receive({ type: 'exited', seq: params.seq, exitCode: params.exitCode });
+    this.#log.receive({
+      type: 'exited',
+      seq: params.seq,
+      exitCode: params.exitCode,
+      ...(params.sandboxDenied === undefined ? {} : { sandboxDenied: params.sandboxDenied }),
+    });
+  }
+
+  /** @internal A managed-network decision of this process. */
+  noteNetworkDecision(decision: NetworkPolicyDecision): void {
+    if (decision.decision === 'deny') {
+      this.#networkDenials ??= [];
+      this.#networkDenials.push(decision);
+      if (this.#networkDenials.length > NETWORK_DENIALS_RETAINED) this.#networkDenials.shift();
+    } else {
+      this.#networkDenials ??= [];
+    }
+    this.#log.receiveNetwork(decision);
   }
 
   /** @internal */
@@ -348,6 +375,8 @@ export class RemoteProcess implements ExecProcess {
       closed: wire.closed,
       failure: wire.failure,
       firstRetainedSeq: wire.firstRetainedSeq,
+      // Older servers and the reference before it had the member leave it out.
+      sandboxDenied: wire.sandboxDenied ?? false,
     };
   }
 }

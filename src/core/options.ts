@@ -5,6 +5,7 @@
 import { availableParallelism, totalmem } from 'node:os';
 import { InvalidArgumentError } from '../errors.js';
 import { type Logger, silentLogger } from './logger.js';
+import type { NetworkProxyRuntimeOptions } from './network-options.js';
 
 export interface ExecRuntimeOptions {
   /** Worker threads hosting process actors. Default: min(available cores, 4), at least 1. */
@@ -40,6 +41,11 @@ export interface ExecRuntimeOptions {
    */
   readonly bwrapPath?: string;
   /**
+   * The managed-network proxy (bounds, socket directory), started by the first start with a
+   * `networkProxy` and stopped with the runtime. Default: `NETWORK_PROXY_DEFAULTS`.
+   */
+  readonly networkProxy?: NetworkProxyRuntimeOptions;
+  /**
    * What starts processes: `native` (the addon built from src/native/ on Linux: clone + exec, whose
    * cost does not grow with this process's memory) or `node` (child_process for pipes, node-pty for
    * terminals). Default: native where it loads, else node with a warning. Asking for native where
@@ -67,6 +73,8 @@ export interface ResolvedRuntimeOptions {
   readonly logger: Logger;
   /** As given (undefined: `$EXECVISOR_BWRAP` or the fixed locations, resolved at start). */
   readonly bwrapPath: string | undefined;
+  /** As given; checked when the runtime is created (see `RuntimeNetwork`). */
+  readonly networkProxy: NetworkProxyRuntimeOptions;
   /** `auto`: native where it loads (decided when the runtime is created). */
   readonly spawner: 'native' | 'node' | 'auto';
   /** `auto`: cgroup where it can be had (decided when the runtime is created). */
@@ -138,6 +146,7 @@ export function resolveRuntimeOptions(options: ExecRuntimeOptions = {}): Resolve
     ),
     logger: options.logger ?? silentLogger,
     bwrapPath: absolutePath('bwrapPath', options.bwrapPath),
+    networkProxy: networkProxyOf(options.networkProxy),
     spawner: oneOf('spawner', options.spawner, ['native', 'node'] as const, RUNTIME_DEFAULTS.spawner),
     containment: oneOf(
       'containment',
@@ -146,6 +155,14 @@ export function resolveRuntimeOptions(options: ExecRuntimeOptions = {}): Resolve
       RUNTIME_DEFAULTS.containment,
     ),
   });
+}
+
+function networkProxyOf(value: unknown): NetworkProxyRuntimeOptions {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidArgumentError(`networkProxy must be an object, got ${show(value)}`);
+  }
+  return value;
 }
 
 function absolutePath(name: string, value: unknown): string | undefined {

@@ -4,6 +4,7 @@
  * care which one they hold.
  */
 import type { Observable } from 'rxjs';
+import type { ManagedNetworkOption, NetworkProxyOption } from './network-options.js';
 import type { SandboxOptions } from './sandbox-options.js';
 
 export type OutputStream = 'stdout' | 'stderr' | 'pty';
@@ -21,6 +22,11 @@ export interface ExitedEvent {
   readonly type: 'exited';
   readonly seq: number;
   readonly exitCode: number;
+  /**
+   * Whether the failure looks like a sandbox denial, as far as was known at the exit (see
+   * docs/sandbox.md "sandboxDenied"). Absent where the backend does not say.
+   */
+  readonly sandboxDenied?: boolean;
 }
 export interface ClosedEvent {
   readonly type: 'closed';
@@ -64,15 +70,17 @@ export interface NetworkPolicyDecision {
 
 /**
  * A managed-network decision in a process's event stream. It has no seq of its own (output seqs
- * stay dense); `afterSeq` is the seq of the last log event before it, which places it on replay.
+ * stay dense, and `read` never returns it); `afterSeq` is the seq of the last log event before it,
+ * which places it on replay, and `ordinal` counts the process's network events from 1.
  */
 export interface NetworkEvent {
   readonly type: 'network';
   readonly afterSeq: number;
+  readonly ordinal: number;
   readonly decision: NetworkPolicyDecision;
 }
 
-/** The log events of a process interleaved with its network decisions. */
+/** What `events$` carries: the log events of a process interleaved with its network decisions. */
 export type ProcessActivity = ProcessEvent | NetworkEvent;
 
 export interface OutputChunk {
@@ -106,6 +114,11 @@ export interface ReadResult {
   readonly failure: string | null;
   /** The lowest seq still retained; a reader whose cursor is below it missed evicted output. */
   readonly firstRetainedSeq: number;
+  /**
+   * Whether the process failed because its sandbox refused something (always false while it runs
+   * or after exit 0; see docs/sandbox.md "sandboxDenied"). Set by `ExecRuntime` and the client.
+   */
+  readonly sandboxDenied?: boolean;
 }
 
 export type WriteStatus = 'accepted' | 'unknownProcess' | 'stdinClosed' | 'starting';
@@ -204,6 +217,17 @@ export interface StartOptions {
   readonly arg0?: string | null;
   /** A SandboxLaunchConfig (see docs/sandbox.md). Absent or null: no sandbox. */
   readonly sandbox?: SandboxOptions | null;
+  /**
+   * Managed network: the process reaches the network only through the runtime's proxy
+   * (`networkProxy` given) or not at all (none given), whatever `sandbox` says about network
+   * access; a start no sandbox can confine so is refused. Default false. The seed's
+   * `sandbox.enforceManagedNetwork` means the same.
+   */
+  readonly enforceManagedNetwork?: boolean | null;
+  /** The domain policy of the runtime's proxy for this process (see docs/sandbox.md "Network"). */
+  readonly networkProxy?: NetworkProxyOption | null;
+  /** Upstream's `ManagedNetworkSandboxContext`: validated; enforced without a proxy it means no network. */
+  readonly managedNetwork?: ManagedNetworkOption | null;
   /** Initial terminal size. Default 24×80. */
   readonly size?: TerminalSize | null;
   /** Pause reading the child while unacknowledged output exceeds the high mark. */
@@ -251,8 +275,12 @@ export interface ExecProcess {
   readonly pid: number | null;
   readonly tty: boolean;
   readonly sandboxType: SandboxType;
-  /** Every retained event from the oldest, then live events; completes after `closed`. */
-  readonly events$: Observable<ProcessEvent>;
+  /**
+   * Every retained event from the oldest, then live events; completes after `closed`. Besides the
+   * seq'd log events (`output`, `exited`, `closed`) it carries the process's managed-network
+   * decisions (`network`, no seq of their own, in the order they happened among the others).
+   */
+  readonly events$: Observable<ProcessActivity>;
   /** Resolves with the exit code (128+signal for a signal death). */
   readonly exited: Promise<number>;
   /** Resolves once exited and every output stream reached EOF. */

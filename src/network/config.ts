@@ -91,7 +91,11 @@ function optionalString(path: string, source: Record<string, unknown>, name: str
 
 const MAX_DOMAIN_ENTRIES = 4096;
 
-function parseDomains(path: string, value: unknown): Record<string, DomainPermission> | null {
+/** Parses a `domains` map (absent or null: nothing listed). */
+export function parseDomainPermissions(
+  path: string,
+  value: unknown,
+): Record<string, DomainPermission> | null {
   if (value === undefined || value === null) return null;
   const entries = Object.entries(object(path, value));
   if (entries.length > MAX_DOMAIN_ENTRIES) fail(path, `more than ${MAX_DOMAIN_ENTRIES} entries`);
@@ -128,7 +132,7 @@ export function parseNetworkProxySettings(value: unknown, path = 'networkProxy.p
         : `invalid type: ${describe(mode)}, expected variant identifier`,
     );
   }
-  const domains = parseDomains(`${path}.domains`, source.domains);
+  const domains = parseDomainPermissions(`${path}.domains`, source.domains);
   const unixSockets =
     source.unixSockets === undefined || source.unixSockets === null
       ? null
@@ -186,7 +190,7 @@ export function parseNetworkProxyLaunchConfig(
   });
 }
 
-/** Parses `managedNetwork` (absent or null: none). Ports are 1..65535. */
+/** Parses `managedNetwork` (absent or null: none). Ports are u16s, as the reference takes them. */
 export function parseManagedNetworkContext(
   value: unknown,
   path = 'managedNetwork',
@@ -197,10 +201,10 @@ export function parseManagedNetworkContext(
   if (!Array.isArray(ports))
     fail(`${path}.loopbackPorts`, `invalid type: ${describe(ports)}, expected a sequence`);
   const loopbackPorts = ports.map((port: unknown, index) => {
-    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
       fail(
         `${path}.loopbackPorts[${index}]`,
-        `invalid value: ${describe(port)}, expected a port from 1 to 65535`,
+        `${typeof port === 'number' && Number.isInteger(port) ? 'invalid value' : 'invalid type'}: ${describe(port)}, expected u16`,
       );
     }
     return port;
@@ -213,19 +217,29 @@ export function parseManagedNetworkContext(
 }
 
 /**
- * What part 2's launch preparation decides from the three members together: whether the process
- * gets the managed network, and how. Fail closed: `enforceManagedNetwork` without a proxy config
- * means no network at all, whatever the sandbox policy says about network access.
+ * What launch preparation decides from the members together: whether the process gets the managed
+ * network, and how.
+ * - Enforced (`enforceManagedNetwork` at top level, or the seed's `sandbox.enforceManagedNetwork`)
+ *   with a proxy config: `proxied`, the proxy is the only way out (the sandbox gets a private
+ *   network namespace and the bridge).
+ * - Enforced without one: `blocked`, no network at all, whatever the sandbox policy says about
+ *   network access (fail closed; the reference does the same). `managedNetwork` alone (a client
+ *   that runs its own proxy) changes nothing: its loopback ports are the client's host's.
+ * - A proxy config that is not enforced: `advisory`, as the reference: the child's proxy variables
+ *   name the proxy, and the sandbox policy alone decides what else it may reach (under a
+ *   network-restricted policy, nothing, so not even the proxy).
  */
 export type ManagedNetworkPlan =
   | { readonly kind: 'none' }
   | { readonly kind: 'blocked' }
-  | { readonly kind: 'proxied'; readonly config: NetworkProxyLaunchConfig };
+  | { readonly kind: 'proxied'; readonly config: NetworkProxyLaunchConfig }
+  | { readonly kind: 'advisory'; readonly config: NetworkProxyLaunchConfig };
 
 export function planManagedNetwork(input: {
   readonly enforceManagedNetwork: boolean;
   readonly networkProxy: NetworkProxyLaunchConfig | null;
 }): ManagedNetworkPlan {
-  if (input.networkProxy !== null) return { kind: 'proxied', config: input.networkProxy };
-  return input.enforceManagedNetwork ? { kind: 'blocked' } : { kind: 'none' };
+  const { enforceManagedNetwork: enforced, networkProxy: config } = input;
+  if (config !== null) return enforced ? { kind: 'proxied', config } : { kind: 'advisory', config };
+  return enforced ? { kind: 'blocked' } : { kind: 'none' };
 }

@@ -21,6 +21,7 @@
  * the caller evaluates again with the addresses (`decideNetworkRequest` does both with an injected
  * resolver).
  */
+import type { NameResolution } from '../core/network-options.js';
 import type { NetworkDecisionReason, NetworkProtocol } from '../core/types.js';
 import { InvalidArgumentError } from '../errors.js';
 import { formatIp, isNonPublicAddress, parseIpLiteral, parseLegacyIPv4, reachesThisHost } from './address.js';
@@ -64,6 +65,13 @@ export function compileNetworkPolicy(settings: NetworkPolicySettings): CompiledN
   for (const [raw, permission] of Object.entries(settings.domains ?? {})) {
     const pattern = parseDomainPattern(raw);
     if ('error' in pattern) throw new InvalidArgumentError(`${CONFIG_ERROR_PREFIX}${pattern.error}`);
+    if (permission === 'deny' && pattern.kind === 'any') {
+      // The reference's text: a global deny would only ever mean "no network", which is what
+      // leaving a host out already says.
+      throw new InvalidArgumentError(
+        `${CONFIG_ERROR_PREFIX}invalid value for network.denied_domains: ${raw.trim()} (allowed exact hosts or scoped wildcards like *.example.com or **.example.com)`,
+      );
+    }
     if (permission === 'allow') {
       allow.push(pattern);
       if (pattern.kind === 'exact') exactAllowed.add(pattern.host);
@@ -115,7 +123,7 @@ export interface PolicyOutcome {
 }
 
 /** The result of resolving a name: its addresses, or why there are none. */
-export type Resolution = { readonly addresses: readonly string[] } | { readonly error: string };
+export type Resolution = NameResolution;
 
 export type PolicyEvaluation =
   | { readonly stage: 'final'; readonly outcome: PolicyOutcome }

@@ -34,6 +34,7 @@ import { createServer as createNetServer, type Server, type Socket } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Observable, Subject } from 'rxjs';
+import type { NetworkProxyRuntimeOptions } from '../core/network-options.js';
 import { integer } from '../core/options.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import type { NetworkPolicyDecision } from '../core/types.js';
@@ -62,28 +63,15 @@ import {
 } from './socks5.js';
 import { connectUpstream, UpstreamError } from './upstream.js';
 
-export interface NetworkProxyOptions {
-  /** Directory for the bridge socket; default: a fresh 0700 directory under the OS temp dir. */
-  readonly socketDir?: string | null;
-  /** Upstream connect timeout, all addresses of a name together. Default 10 000 ms. */
-  readonly connectTimeoutMs?: number;
-  /** Deadline for the preamble, a SOCKS5 handshake, or a request's headers. Default 30 000 ms. */
-  readonly headersTimeoutMs?: number;
-  /** A tunnel or kept-alive connection without traffic this long is closed. Default 600 000 ms. */
-  readonly idleTimeoutMs?: number;
-  /** Largest request head (request line and headers) accepted. Default 32 KiB. */
-  readonly maxHeaderBytes?: number;
-  /** Client connections open at once, all processes together. Default 4096. */
-  readonly maxConnections?: number;
-  /** Client connections open at once for one process. Default 512. */
-  readonly maxConnectionsPerProcess?: number;
-  /** Denials kept per process for `info()`. Default 64. */
-  readonly deniedPerProcess?: number;
-  /** Name resolution; default `dns.lookup` (all addresses) bounded by `connectTimeoutMs`. */
-  readonly resolve?: Resolver;
+export interface NetworkProxyOptions extends NetworkProxyRuntimeOptions {
   /** Clock for decision timestamps. Default `Date.now`. */
   readonly now?: () => number;
   readonly logger?: Logger;
+  /**
+   * Where decisions are counted (`metrics`): a runtime passes its own, so the counts outlive one
+   * proxy (it starts on demand). Default: a fresh one.
+   */
+  readonly counters?: DecisionCounters;
 }
 
 export const NETWORK_PROXY_DEFAULTS = Object.freeze({
@@ -108,9 +96,15 @@ interface ResolvedProxyOptions {
   readonly resolve: Resolver | null;
   readonly now: () => number;
   readonly logger: Logger;
+  readonly counters: DecisionCounters;
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Checks proxy options (coded errors naming the field) without starting anything. */
+export function checkNetworkProxyOptions(options: NetworkProxyOptions): void {
+  resolveProxyOptions(options);
+}
 
 function resolveProxyOptions(options: NetworkProxyOptions): ResolvedProxyOptions {
   const d = NETWORK_PROXY_DEFAULTS;
@@ -147,6 +141,7 @@ function resolveProxyOptions(options: NetworkProxyOptions): ResolvedProxyOptions
     resolve: options.resolve ?? null,
     now: options.now ?? Date.now,
     logger: options.logger ?? silentLogger,
+    counters: options.counters ?? new DecisionCounters(),
   });
 }
 
@@ -304,7 +299,7 @@ export class NetworkProxy {
   readonly #sockets = new Set<Socket>();
   readonly #protectedPorts = new Map<number, number>();
   readonly #protectedView: ReadonlySet<number>;
-  readonly #counters = new DecisionCounters();
+  readonly #counters: DecisionCounters;
   readonly #decisions = new Subject<NetworkPolicyDecision>();
   #clients = 0;
   #closed = false;
@@ -319,6 +314,7 @@ export class NetworkProxy {
   private constructor(options: ResolvedProxyOptions, socketPath: string, ownedDir: string | null) {
     this.#options = options;
     this.#resolve = options.resolve ?? systemResolver(options.connectTimeoutMs);
+    this.#counters = options.counters;
     this.socketPath = socketPath;
     this.#ownedDir = ownedDir;
     const ports = this.#protectedPorts;

@@ -20,13 +20,23 @@
  * With a `budget` (the runtime's), every retained byte counts against the runtime-wide output
  * budget: past it, reclaimable output (anything not flow-controlled, and acknowledged
  * flow-controlled output) is evicted, this log's first; unacknowledged output never is.
+ *
+ * Managed-network decisions ride along as `network` events without a seq of their own: each is
+ * placed after the log event that preceded it (`afterSeq`), both live and on replay, so output seqs
+ * stay dense and `read` never sees them. The source records one after its last event
+ * (`recordNetwork`); a follower (`receiveNetwork`) after the highest seq it was notified of, and
+ * holds it back until the log has applied that far. The most recent `NETWORK_EVENTS_RETAINED` are
+ * kept for replay.
  */
 import { Observable, Subject } from 'rxjs';
 import type {
   ClosedEvent,
   ExitedEvent,
+  NetworkEvent,
+  NetworkPolicyDecision,
   OutputEvent,
   OutputStream,
+  ProcessActivity,
   ProcessEvent,
   ReadResult,
 } from '../core/types.js';
@@ -52,6 +62,8 @@ export interface OutputLogOptions {
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Network decisions kept for replay per process (the oldest are dropped first). */
+export const NETWORK_EVENTS_RETAINED = 256;
 /** Bounds each read of a follower's catch-up. */
 const CATCH_UP_READ_MAX_BYTES = 4 * 1024 * 1024;
 
@@ -65,7 +77,7 @@ export class OutputLog implements Reclaimable {
   readonly #onAcknowledged: ((acknowledgedBytes: number) => void) | undefined;
   readonly #catchUpRead: ((afterSeq: number, maxBytes: number) => Promise<ReadResult>) | undefined;
   readonly #budget: OutputBudget | null;
-  readonly #subject = new Subject<ProcessEvent>();
+  readonly #subject = new Subject<ProcessActivity>();
   readonly #waiters = new Set<() => void>();
 
   // Retained chunks live in #chunks[#head..]; the consumed prefix is compacted lazily.
@@ -85,6 +97,11 @@ export class OutputLog implements Reclaimable {
   #discarded = false;
   /** Listed with the budget as holding reclaimable output. */
   #listed = false;
+  /** Network events kept for replay, in order (afterSeq never decreases). */
+  #network: NetworkEvent[] = [];
+  #networkOrdinal = 0;
+  /** Follower: network events placed after a seq not applied yet. */
+  #networkPending: NetworkEvent[] = [];
 
   // ---- follower state ----
   /** Notifications ahead of the next seq: out of order, or arrived during a catch-up. */
@@ -147,9 +164,36 @@ export class OutputLog implements Reclaimable {
     return event;
   }
 
-  recordExit(exitCode: number): void {
+  /** Records the exit; `sandboxDenied` (when given) travels with the event. */
+  recordExit(exitCode: number, sandboxDenied?: boolean): void {
     if (this.#exited !== null || this.#closed !== null) return;
-    this.#pushExit({ type: 'exited', seq: this.#nextSeq, exitCode });
+    this.#pushExit({
+      type: 'exited',
+      seq: this.#nextSeq,
+      exitCode,
+      ...(sandboxDenied === undefined ? {} : { sandboxDenied }),
+    });
+  }
+
+  /** A managed-network decision, placed after the last event recorded; none once closed. */
+  recordNetwork(decision: NetworkPolicyDecision): NetworkEvent | undefined {
+    if (this.#closed !== null || this.#discarded) return undefined;
+    const event = this.#networkEvent(this.#nextSeq - 1, decision);
+    this.#emitNetwork(event);
+    return event;
+  }
+
+  /** The output retained now, its last `maxBytes` at most, as text (for classifying a failure). */
+  tail(maxBytes: number): string {
+    const parts: Uint8Array[] = [];
+    let bytes = 0;
+    for (let index = this.#chunks.length - 1; index >= this.#head && bytes < maxBytes; index--) {
+      const chunk = this.#chunks[index]!.chunk;
+      const take = Math.min(chunk.byteLength, maxBytes - bytes);
+      parts.unshift(chunk.subarray(chunk.byteLength - take));
+      bytes += take;
+    }
+    return Buffer.concat(parts, bytes).toString('utf8');
   }
 
   /** Records the close (and an exit first, if none was recorded). Nothing follows it. */
@@ -171,6 +215,8 @@ export class OutputLog implements Reclaimable {
   discard(): void {
     if (this.#discarded) return;
     this.#discarded = true;
+    this.#network = [];
+    this.#networkPending = [];
     this.#evictDownTo(0, true);
     if (this.#keepUnacknowledged) {
       this.#budget?.releaseUnacknowledged(this.unacknowledgedBytes);
@@ -195,6 +241,17 @@ export class OutputLog implements Reclaimable {
     }
     this.#insert(event);
     if (this.#pending.size > 0) this.#drainPending();
+  }
+
+  /**
+   * Follower: a network decision notified by the source, placed after the highest seq notified so
+   * far (the source sends events in order); held until the log has applied that seq.
+   */
+  receiveNetwork(decision: NetworkPolicyDecision): void {
+    if (this.#closed !== null || this.#failure !== null) return;
+    const event = this.#networkEvent(Math.max(this.#notifiedSeq, this.#nextSeq - 1), decision);
+    if (event.afterSeq < this.#nextSeq && this.#networkPending.length === 0) this.#emitNetwork(event);
+    else this.#networkPending.push(event);
   }
 
   /** The exit code is known (from a read answer) although its event has not arrived. */
@@ -244,6 +301,7 @@ export class OutputLog implements Reclaimable {
     if (this.#failure !== null || this.#closed !== null) return;
     this.#failure = error.message;
     this.#pending.clear();
+    this.#networkPending = [];
     this.#subject.error(error);
     this.#wake();
   }
@@ -406,26 +464,41 @@ export class OutputLog implements Reclaimable {
    * Every retained event in seq order, then live events; completes after `closed` (fails, for a
    * follower whose source was lost).
    */
-  readonly events$: Observable<ProcessEvent> = new Observable<ProcessEvent>((subscriber) => {
+  readonly events$: Observable<ProcessActivity> = new Observable<ProcessActivity>((subscriber) => {
     // Replay and subscribe in one synchronous step: nothing can be appended in between.
     const exited = this.#exited;
     let exitedSent = exited === null;
-    // A snapshot: a subscriber that acknowledges during the replay may evict and compact the log.
+    // Snapshots: a subscriber that acknowledges during the replay may evict and compact the log.
     const retained = this.#chunks.slice(this.#head);
+    const network = [...this.#network];
+    let networkSent = 0;
+    /** Network events that happened before the log event `seq`. */
+    const networkBefore = (seq: number) => {
+      while (networkSent < network.length && network[networkSent]!.afterSeq < seq) {
+        if (subscriber.closed) return;
+        subscriber.next(network[networkSent++]!);
+      }
+    };
+    const next = (event: ProcessEvent) => {
+      networkBefore(event.seq);
+      if (!subscriber.closed) subscriber.next(event);
+    };
     for (const chunk of retained) {
       if (subscriber.closed) return undefined;
       if (!exitedSent && exited!.seq < chunk.seq) {
-        subscriber.next(exited!);
+        next(exited!);
         exitedSent = true;
       }
-      subscriber.next(chunk);
+      next(chunk);
     }
-    if (!exitedSent) subscriber.next(exited!);
+    if (!exitedSent) next(exited!);
     if (this.#closed !== null) {
-      subscriber.next(this.#closed);
-      subscriber.complete();
+      next(this.#closed);
+      if (!subscriber.closed) subscriber.complete();
       return undefined;
     }
+    networkBefore(Number.POSITIVE_INFINITY);
+    if (subscriber.closed) return undefined;
     // (A subject that failed fails every later subscriber at once.)
     const subscription = this.#subject.subscribe(subscriber);
     return () => subscription.unsubscribe();
@@ -439,6 +512,27 @@ export class OutputLog implements Reclaimable {
   }
 
   // ---- internals --------------------------------------------------------------------------------
+
+  #networkEvent(afterSeq: number, decision: NetworkPolicyDecision): NetworkEvent {
+    return { type: 'network', afterSeq, ordinal: ++this.#networkOrdinal, decision };
+  }
+
+  #emitNetwork(event: NetworkEvent): void {
+    this.#network.push(event);
+    if (this.#network.length > NETWORK_EVENTS_RETAINED)
+      this.#network = this.#network.slice(-NETWORK_EVENTS_RETAINED);
+    this.#subject.next(event);
+  }
+
+  /** Follower: emits the held network events the log has now reached (all of them with `all`). */
+  #releaseNetwork(all = false): void {
+    const pending = this.#networkPending;
+    let released = 0;
+    while (released < pending.length && (all || pending[released]!.afterSeq < this.#nextSeq)) {
+      this.#emitNetwork(pending[released++]!);
+    }
+    if (released > 0) this.#networkPending = pending.slice(released);
+  }
 
   #pushOutput(event: OutputEvent): void {
     const size = event.chunk.byteLength;
@@ -457,6 +551,7 @@ export class OutputLog implements Reclaimable {
       if (over && budget.excessBytes > 0) this.#relieve(budget, size);
     }
     this.#subject.next(event);
+    if (this.#networkPending.length > 0) this.#releaseNetwork();
     this.#wake();
   }
 
@@ -464,10 +559,13 @@ export class OutputLog implements Reclaimable {
     this.#nextSeq = event.seq + 1;
     this.#exited = event;
     this.#subject.next(event);
+    if (this.#networkPending.length > 0) this.#releaseNetwork();
     this.#wake();
   }
 
   #pushClosed(event: ClosedEvent): void {
+    // Whatever is still held came before the close (nothing is recorded after it).
+    if (this.#networkPending.length > 0) this.#releaseNetwork(true);
     this.#nextSeq = event.seq + 1;
     this.#closed = event;
     this.#subject.next(event);

@@ -2,15 +2,13 @@
  * The main-thread face of one process: its OutputLog, its state, and the control proxy to its
  * ProcessActor. Implements the public `ExecProcess`. Only the Supervisor creates and removes it.
  */
-import { Observable, Subject } from 'rxjs';
+import type { Observable } from 'rxjs';
 import { AbortedError, NotATtyError, UnknownProcessError } from '../errors.js';
 import type { ActorEvent, ProcessControl } from '../actor/messages.js';
 import type {
   ExecProcess,
-  NetworkEvent,
   NetworkPolicyDecision,
   ProcessActivity,
-  ProcessEvent,
   ProcessInfo,
   ReadOptions,
   ReadResult,
@@ -21,6 +19,7 @@ import type {
   WriteOptions,
   WriteStatus,
 } from '../core/types.js';
+import { classifySandboxDenied, DENIAL_SCAN_BYTES } from '../network/sandbox-denied.js';
 import { toNodeSignal } from '../spawn/signals.js';
 import type { OutputBudget } from './output-budget.js';
 import { OutputLog } from './output-log.js';
@@ -39,8 +38,7 @@ export interface HandleSettings {
 
 /** How many distinct writeIds a process remembers for deduplication. */
 const WRITE_IDS_REMEMBERED = 4096;
-/** Managed network: decisions kept for replay on `activity$`, and denials kept for `info()`. */
-const NETWORK_EVENTS_RETAINED = 256;
+/** Managed network: denials kept for `info()`. */
 const NETWORK_DENIALS_RETAINED = 64;
 const DEFAULT_READ_MAX_BYTES = Number.MAX_SAFE_INTEGER;
 const encoder = new TextEncoder();
@@ -67,10 +65,10 @@ export class ProcessHandle implements ExecProcess {
   #actorIsGone = false;
   // Managed network (see `recordNetworkDecision`).
   #managedNetwork = false;
-  #networkEvents: NetworkEvent[] = [];
-  readonly #networkLive = new Subject<NetworkEvent>();
   #networkDenials: NetworkPolicyDecision[] = [];
   #networkDenialsTotal = 0;
+  /** `sandboxDenied` as it stands once the log is closed (nothing can change it then). */
+  #finalSandboxDenied: boolean | null = null;
 
   constructor(settings: HandleSettings) {
     this.processId = settings.processId;
@@ -106,45 +104,12 @@ export class ProcessHandle implements ExecProcess {
   get log(): OutputLog {
     return this.#log;
   }
-  get events$(): Observable<ProcessEvent> {
-    return this.#log.events$;
-  }
-
   /**
-   * `events$` with the process's managed-network decisions interleaved: each `network` event
-   * carries no seq (output seqs stay dense) and replays after the log event its `afterSeq` names.
-   * Completes after `closed`; decisions that arrive later reach `info()` only.
+   * The log's events (seq'd), with the process's managed-network decisions interleaved where they
+   * happened (no seq of their own; see `OutputLog`).
    */
-  get activity$(): Observable<ProcessActivity> {
-    return new Observable<ProcessActivity>((subscriber) => {
-      const retained = [...this.#networkEvents];
-      let next = 0;
-      let replaying = true;
-      const flushBefore = (seq: number) => {
-        while (next < retained.length && retained[next]!.afterSeq < seq) subscriber.next(retained[next++]!);
-      };
-      const live = this.#networkLive.subscribe((event) => {
-        if (!replaying) subscriber.next(event);
-      });
-      const log = this.#log.events$.subscribe({
-        next: (event) => {
-          if (replaying) flushBefore(event.seq);
-          subscriber.next(event);
-        },
-        error: (error: unknown) => subscriber.error(error),
-        complete: () => {
-          flushBefore(Number.POSITIVE_INFINITY);
-          subscriber.complete();
-        },
-      });
-      // events$ replays synchronously: what is left was recorded after the last retained event.
-      flushBefore(Number.POSITIVE_INFINITY);
-      replaying = false;
-      return () => {
-        live.unsubscribe();
-        log.unsubscribe();
-      };
-    });
+  get events$(): Observable<ProcessActivity> {
+    return this.#log.events$;
   }
 
   /** Managed network: the denials in total (`info()` keeps only the most recent). */
@@ -199,8 +164,8 @@ export class ProcessHandle implements ExecProcess {
   }
 
   /**
-   * A decision of the managed-network proxy for this process. Kept for `info()` when a denial;
-   * on `activity$` (after the current last log event) unless the log is already closed.
+   * A decision of the managed-network proxy for this process: kept for `info()` when a denial, and
+   * on `events$` (placed after the current last log event) unless the log is already closed.
    */
   recordNetworkDecision(decision: NetworkPolicyDecision): void {
     if (this.#state === 'removed') return;
@@ -212,13 +177,28 @@ export class ProcessHandle implements ExecProcess {
         this.#networkDenials = this.#networkDenials.slice(-NETWORK_DENIALS_RETAINED);
       }
     }
-    if (this.#log.isClosed) return;
-    const event: NetworkEvent = { type: 'network', afterSeq: this.#log.nextSeq - 1, decision };
-    this.#networkEvents.push(event);
-    if (this.#networkEvents.length > NETWORK_EVENTS_RETAINED) {
-      this.#networkEvents = this.#networkEvents.slice(-NETWORK_EVENTS_RETAINED);
-    }
-    this.#networkLive.next(event);
+    this.#log.recordNetwork(decision);
+  }
+
+  /**
+   * Whether the process failed because its sandbox (or the managed-network proxy) refused
+   * something: see `classifySandboxDenied`. False while it runs; from the output retained now until
+   * it closed, fixed from then on.
+   */
+  get sandboxDenied(): boolean {
+    if (this.#finalSandboxDenied !== null) return this.#finalSandboxDenied;
+    const exitCode = this.#log.exitCode;
+    return exitCode === null ? false : this.#classify(exitCode);
+  }
+
+  #classify(exitCode: number): boolean {
+    return classifySandboxDenied({
+      sandboxType: this.#sandboxType,
+      managedNetwork: this.#managedNetwork,
+      exitCode,
+      proxyDenials: this.#networkDenialsTotal,
+      outputTail: this.#log.tail(DENIAL_SCAN_BYTES),
+    });
   }
 
   /** The worker that owned the process died: record the failure, the exit and the close. */
@@ -250,12 +230,13 @@ export class ProcessHandle implements ExecProcess {
 
   #recordExit(exitCode: number): void {
     if (this.#log.isExited) return;
-    this.#log.recordExit(exitCode);
+    this.#log.recordExit(exitCode, this.#classify(exitCode));
     this.#resolveExited(exitCode);
   }
 
   #recordClosed(): void {
     if (this.#log.isClosed) return;
+    this.#finalSandboxDenied = this.#classify(this.#log.exitCode ?? -1);
     this.#log.recordClosed();
     this.#resolveExited(this.#log.exitCode ?? -1);
     if (this.#state !== 'removed') this.#state = 'closed';
@@ -284,7 +265,7 @@ export class ProcessHandle implements ExecProcess {
     if (this.#flowControlled && options.acknowledge !== false && result.chunks.length > 0) {
       this.#log.ack(result.nextSeq - 1);
     }
-    return result;
+    return { ...result, sandboxDenied: this.sandboxDenied };
   }
 
   async write(data: Uint8Array | string, options: WriteOptions = {}): Promise<WriteStatus> {

@@ -13,7 +13,21 @@ import { z } from 'zod';
 import type { SandboxOptions } from '../core/sandbox-options.js';
 import { relativePathMessage } from '../fs/file-system.js';
 import { isUriPath, parseWirePath, type WirePath } from '../core/path-uri.js';
-import { bool, base64, seq, str, stringMap, struct, uint, variants, type Dialect } from './serde-schema.js';
+import {
+  anyMap,
+  bool,
+  base64,
+  mapOf,
+  seq,
+  str,
+  stringMap,
+  struct,
+  uint,
+  variants,
+  type Dialect,
+} from './serde-schema.js';
+import type { NetworkPolicyDecision } from '../core/types.js';
+import type { ManagedNetworkOption, NetworkProxyOption } from '../core/network-options.js';
 import type {
   ClosedNotification,
   EmptyResult,
@@ -136,6 +150,32 @@ const sandbox = z.custom<SandboxOptions | null>().optional();
 
 const terminalSize = struct('TerminalSize', { rows: uint('u16', 0xffff), cols: uint('u16', 0xffff) });
 
+// Managed network, as upstream serializes it: the structure is checked here (serde's texts, as the
+// reference answers them); what it means (an enabled proxy, valid host patterns) is checked by
+// src/network/config.ts when the start is normalized (`invalid network proxy config: …`).
+const networkProxy = struct('RemoteNetworkProxyLaunchConfig', {
+  proxy: struct('RemoteNetworkProxyConfig', {
+    enabled: bool(),
+    enableSocks5: bool(),
+    enableSocks5Udp: bool(),
+    allowUpstreamProxy: bool(),
+    dangerouslyAllowAllUnixSockets: bool(),
+    mode: variants(['limited', 'full']),
+    domains: mapOf(variants(['none', 'allow', 'deny'])).nullish(),
+    unixSockets: anyMap().nullish(),
+    allowLocalBinding: bool(),
+  }),
+  policyDecisionTimeoutMs: uint().nullish(),
+  auditMetadata: anyMap().nullish(),
+  environmentId: str().nullish(),
+  executionId: str().nullish(),
+}).transform((value) => value as NetworkProxyOption);
+
+const managedNetwork = struct('ManagedNetworkSandboxContext', {
+  loopbackPorts: seq(uint('u16', 0xffff)).nullish(),
+  allowLocalBinding: bool().nullish(),
+}).transform((value) => value as ManagedNetworkOption);
+
 export const requestMethods = {
   initialize: request<InitializeResult>()(
     'initialize',
@@ -166,6 +206,11 @@ export const requestMethods = {
       metadata: struct('ExecMetadata', { threadId: str().nullish(), toolCallId: str().nullish() }).nullish(),
       // Accepted and ignored: the `shellSnapshotV2` capability is false.
       shellSnapshot: struct('ShellSnapshotRequest', { scopeId: str(), shell: shellInfo }).nullish(),
+      // Managed network (see docs/sandbox.md "Network"); the seed's `sandbox.enforceManagedNetwork`
+      // keeps working beside the top-level member.
+      enforceManagedNetwork: bool().nullish(),
+      networkProxy: networkProxy.nullish(),
+      managedNetwork: managedNetwork.nullish(),
     }),
   ),
   read: request<WireReadResult>()(
@@ -350,11 +395,34 @@ export const serverNotifications = {
       processId: z.string(),
       seq: z.number(),
       exitCode: z.number(),
+      // Always sent by this server and the current reference; absent from older servers.
+      sandboxDenied: z.boolean().optional(),
     }) satisfies z.ZodType<ExitedNotification>,
   ),
   closed: notification(
     'process/closed',
     z.object({ processId: z.string(), seq: z.number() }) satisfies z.ZodType<ClosedNotification>,
+  ),
+  /** A managed-network decision (params: the record, member order as the reference's). */
+  policyDecision: notification(
+    'network/policyDecision',
+    z
+      .object({
+        processId: z.string(),
+        timestamp: z.string(),
+        scope: variants(['domain', 'non_domain']),
+        decision: variants(['allow', 'deny']),
+        source: variants(['baseline_policy', 'mode_guard']),
+        reason: z.string(),
+        protocol: z.string(),
+        host: z.string(),
+        port: z.number(),
+        method: z.string().optional(),
+        client: z.string().optional(),
+        policyOverride: z.boolean(),
+      })
+      .loose()
+      .transform((value) => value as NetworkPolicyDecision),
   ),
   httpBodyDelta: notification(
     'http/request/bodyDelta',

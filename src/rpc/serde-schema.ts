@@ -67,18 +67,35 @@ export function stringMap() {
   return z.record(z.string(), str(), { error: invalidType('a map') });
 }
 
+/** A map from strings to `value` (serde `HashMap<String, V>`). */
+export function mapOf<T extends z.ZodType>(value: T) {
+  return z.record(z.string(), value, { error: invalidType('a map') });
+}
+
+/** Any JSON map (serde `HashMap<String, serde_json::Value>`). */
+export function anyMap() {
+  return z.record(z.string(), z.unknown(), { error: invalidType('a map') });
+}
+
 export function struct<T extends z.ZodRawShape>(name: string, shape: T) {
   return z.object(shape, { error: invalidType(`struct ${name}`) });
 }
 
 /** A unit-variant enum serialized as its name. */
 export function variants<const T extends readonly [string, ...string[]]>(values: T) {
-  const expected = values.map((v) => `\`${v}\``).join(', ');
+  // serde's wording: "expected `a`", "expected `a` or `b`", "expected one of `a`, `b`, `c`".
+  const quoted = values.map((v) => `\`${v}\``);
+  const expected =
+    quoted.length === 1
+      ? quoted[0]!
+      : quoted.length === 2
+        ? `${quoted[0]} or ${quoted[1]}`
+        : `one of ${quoted.join(', ')}`;
   return z.enum(values, {
     error: (issue: Issue) =>
       missingOr(issue, () =>
         typeof issue.input === 'string'
-          ? `unknown variant \`${issue.input}\`, expected one of ${expected}`
+          ? `unknown variant \`${issue.input}\`, expected ${expected}`
           : `invalid type: ${describeUnexpected(issue.input)}, expected variant identifier`,
       ),
   });

@@ -84,6 +84,8 @@ export interface WireReadResult {
   readonly exitCode: number | null;
   readonly closed: boolean;
   readonly failure: string | null;
+  /** Whether the failure looks like a sandbox denial (docs/sandbox.md "sandboxDenied"); always sent. */
+  readonly sandboxDenied: boolean;
   /** [ext] */
   readonly firstRetainedSeq: number;
 }
@@ -179,6 +181,8 @@ export interface ExitedNotification {
   readonly processId: string;
   readonly seq: number;
   readonly exitCode: number;
+  /** Always sent by this server (absent from older ones). */
+  readonly sandboxDenied?: boolean;
 }
 
 export interface ClosedNotification {

@@ -32,6 +32,8 @@ import { startWithLimits } from '../core/start-limits.js';
 import type { ExecBackend, ExecProcess, ProcessInfo, StartOptions } from '../core/types.js';
 import { workerPath } from '../core/worker-path.js';
 import { resolveSandboxTools, type BwrapSource, type SandboxTools } from '../sandbox/tools.js';
+import type { NetworkDecisionMetrics } from '../network/decisions.js';
+import { RuntimeNetwork } from '../network/runtime-network.js';
 
 /** One line at start saying which bwrap sandboxes this runtime's processes, or why none does. */
 function logSandboxTools(
@@ -108,13 +110,16 @@ export class ExecRuntime implements ExecBackend, FileSystemBackend {
   readonly #supervisor: Supervisor;
   readonly #default: ExecSession;
   readonly #fs: FileSystemRunner;
+  readonly #network: RuntimeNetwork;
 
   private constructor(options: ResolvedRuntimeOptions) {
     this.#options = options;
+    // Checked now; the proxy itself starts with the first start that needs it.
+    this.#network = new RuntimeNetwork({ ...options.networkProxy, logger: options.logger });
     // Resolved once, here: every sandboxed start and fs operation of this runtime uses these.
     const tools = resolveSandboxTools({ explicit: options.bwrapPath, env: process.env.EXECVISOR_BWRAP });
     logSandboxTools(options, tools);
-    this.#supervisor = new Supervisor(options, tools);
+    this.#supervisor = new Supervisor(options, tools, this.#network);
     this.#default = new ExecSession(this.#supervisor, this.#supervisor.openSession('default'));
     // File I/O runs on the pool's worker threads, never on the caller's thread.
     const fsWorker = workerPath('fs-operation.js');
@@ -228,17 +233,33 @@ export class ExecRuntime implements ExecBackend, FileSystemBackend {
   }
 
   stats(): RuntimeStats {
-    return this.#supervisor.stats();
+    return { ...this.#supervisor.stats(), networkDecisions: this.#network.metrics.snapshot() };
   }
 
-  /** Graceful: terminates every process, waits for them to close (bounded), stops the pool. */
-  close(): Promise<void> {
-    return this.#supervisor.close();
+  /** Managed network: the proxy's decisions by decision and reason since the runtime started. */
+  get networkMetrics(): NetworkDecisionMetrics {
+    return this.#network.metrics;
   }
 
-  /** At once: kills every process group and stops the workers. */
-  destroy(): Promise<void> {
-    return this.#supervisor.destroy();
+  /**
+   * Managed network: `port` on this host's loopback is never a destination through the proxy (the
+   * server protects its own listen port, so a process cannot drive the server that started it).
+   * Returns the function that lifts it.
+   */
+  protectNetworkPort(port: number): () => void {
+    return this.#network.protectPort(port);
+  }
+
+  /** Graceful: terminates every process, waits for them to close (bounded), stops the pool and the proxy. */
+  async close(): Promise<void> {
+    await this.#supervisor.close();
+    await this.#network.close();
+  }
+
+  /** At once: kills every process group and stops the workers and the proxy. */
+  async destroy(): Promise<void> {
+    await this.#supervisor.destroy();
+    await this.#network.close();
   }
 
   /**

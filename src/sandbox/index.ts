@@ -2,7 +2,7 @@
  * The sandbox transform: policy model, validation, selection and the platform launchers.
  * See docs/sandbox.md.
  */
-export { transformLaunch, SPEC_FD, DEV_NULL_FD } from './transform.js';
+export { BRIDGE_PORT, transformLaunch, SPEC_FD, DEV_NULL_FD } from './transform.js';
 export { parseSandboxLaunchConfig } from './policy/parse.js';
 export {
   fileSystemPolicyFromLegacy,
@@ -19,7 +19,7 @@ export {
   resolveSandboxTools,
 } from './tools.js';
 export type { BwrapChoice, BwrapSource, SandboxTools } from './tools.js';
-export { LAUNCHER_IN_SANDBOX, PRIVATE_MOUNT_DIR } from './linux/bwrap-args.js';
+export { LAUNCHER_IN_SANDBOX, PRIVATE_MOUNT_DIR, PROXY_SOCKET_IN_SANDBOX } from './linux/bwrap-args.js';
 export { buildSeccompProgram, seccompArchOf } from './linux/seccomp-bpf.js';
 export type { SeccompArch, SeccompOptions } from './linux/seccomp-bpf.js';
 export { sandboxConfigFromFlags } from './flags.js';
@@ -28,6 +28,7 @@ export type {
   HostView,
   InnerLaunch,
   LaunchRequest,
+  ManagedNetworkLaunch,
   PreparedLaunch,
   PrivateMount,
   ResolvedTool,

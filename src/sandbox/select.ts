@@ -78,6 +78,12 @@ export function selectSandbox(
   }
   const sandbox = platformSandbox(config, host);
   if (sandbox.type === 'none') {
+    // Managed network fails closed: an unconfined process could ignore the proxy.
+    if (config.enforceManagedNetwork) {
+      throw new SandboxError(
+        `managed network is enforced but no sandbox is available on this host: ${sandbox.why}`,
+      );
+    }
     if (config.mode === 'require')
       throw new SandboxError(`no sandbox is available on this host: ${sandbox.why}`);
     // `auto` tells the truth (sandboxType "none") rather than failing; the log says why.

@@ -4,19 +4,44 @@
  * (parse → resolve paths → choose the type → build the platform argv).
  */
 import { SandboxError } from '../errors.js';
-import { buildBwrapArgs } from './linux/bwrap-args.js';
+import { buildBwrapArgs, PROXY_SOCKET_NAME } from './linux/bwrap-args.js';
 import { buildSeccompProgram, seccompArchOf } from './linux/seccomp-bpf.js';
 import { buildSeatbeltProfile, seatbeltArgv } from './macos/seatbelt.js';
+import type { SandboxLaunchConfig } from './policy/model.js';
 import { parseSandboxLaunchConfig } from './policy/parse.js';
 import type { FileSystemView } from './policy/resolve.js';
 import { resolveFileSystem } from './policy/resolve.js';
 import { selectSandbox } from './select.js';
-import type { HostView, LaunchRequest, PreparedLaunch } from './types.js';
+import type { HostView, LaunchRequest, ManagedNetworkLaunch, PreparedLaunch } from './types.js';
 
 /** The descriptor the launcher inside the sandbox reads its spec from. */
 export const SPEC_FD = 3;
 /** The descriptor on which the child has `/dev/null` open for `--ro-bind-data` masks. */
 export const DEV_NULL_FD = 4;
+/**
+ * Managed network: the port the bridge listens on inside the sandbox's own network namespace
+ * (127.0.0.1 and ::1), which the child's proxy variables name. Private to the namespace, so every
+ * sandbox uses the same one.
+ */
+export const BRIDGE_PORT = 3128;
+
+/**
+ * What an enforced managed network confines when the request asked for no sandbox (none, or mode
+ * `disabled`): the network only. The disk stays as open as it was.
+ */
+function networkOnlyConfig(base: SandboxLaunchConfig | null): SandboxLaunchConfig {
+  return {
+    mode: 'require',
+    policy: { type: 'danger-full-access' },
+    fileSystemPolicy: { kind: 'unrestricted', entries: [] },
+    networkPolicy: 'restricted',
+    sandboxPolicyCwd: base?.sandboxPolicyCwd ?? null,
+    enforceManagedNetwork: true,
+    windowsSandboxLevel: base?.windowsSandboxLevel ?? 'disabled',
+    windowsSandboxPrivateDesktop: base?.windowsSandboxPrivateDesktop ?? false,
+    useLegacyLandlock: base?.useLegacyLandlock ?? false,
+  };
+}
 
 function unsandboxed(request: LaunchRequest, warnings: readonly string[] = []): PreparedLaunch {
   return { argv: request.argv, env: request.env, sandboxType: 'none', inner: null, warnings };
@@ -37,6 +62,7 @@ function linuxLaunch(
   const warnings: string[] = [];
   const arch = seccompArchOf(host.arch);
   const cwd = canonicalCwd(request.cwd, host);
+  const proxied = request.managedNetwork?.kind === 'proxied' ? request.managedNetwork : null;
   const built = buildBwrapArgs(
     view,
     {
@@ -46,14 +72,21 @@ function linuxLaunch(
       launcher: tools.launcherPath,
       specFd: SPEC_FD,
       devNullFd: DEV_NULL_FD,
-      privateMounts: request.privateMounts ?? [],
+      privateMounts: [
+        ...(request.privateMounts ?? []),
+        // The bridge's way to the proxy: the runtime's socket, beside the launcher.
+        ...(proxied === null ? [] : [{ source: proxied.socketPath, name: PROXY_SOCKET_NAME }]),
+      ],
     },
     host,
   );
   if (built === null) return unsandboxed(request);
   if (arch === null) {
-    if (mode === 'require') {
-      throw new SandboxError(`no seccomp filter for architecture ${host.arch} (mode is require)`);
+    // Under a managed network the filter is what keeps the command off the proxy's socket.
+    if (mode === 'require' || request.managedNetwork != null) {
+      throw new SandboxError(
+        `no seccomp filter for architecture ${host.arch} (${mode === 'require' ? 'mode is require' : 'managed network is enforced'})`,
+      );
     }
     warnings.push(`no seccomp filter for architecture ${host.arch}: running under bubblewrap alone`);
   }
@@ -68,7 +101,8 @@ function linuxLaunch(
       program,
       argv: request.argv,
       env: request.env,
-      seccomp: arch === null ? null : buildSeccompProgram({ arch, restrictNetwork }),
+      seccomp:
+        arch === null ? null : buildSeccompProgram({ arch, restrictNetwork, proxied: proxied !== null }),
     },
     warnings,
     ...(built.usesDevNullFd ? { inheritFds: [{ fd: DEV_NULL_FD, path: '/dev/null' }] } : {}),
@@ -81,6 +115,8 @@ function trustedPaths(request: LaunchRequest, host: HostView): string[] {
   if ('path' in host.bwrap) paths.push(host.bwrap.path);
   if ('path' in host.launcher) paths.push(host.launcher.path);
   for (const mount of request.privateMounts ?? []) paths.push(mount.source);
+  // The proxy's socket: a writable root holding it must not let the command remove it.
+  if (request.managedNetwork?.kind === 'proxied') paths.push(request.managedNetwork.socketPath);
   return paths;
 }
 
@@ -90,8 +126,16 @@ function trustedPaths(request: LaunchRequest, host: HostView): string[] {
  * program is spawned directly, inside `inner` when a wrapper is spawned.
  */
 export function transformLaunch(request: LaunchRequest, host: HostView): PreparedLaunch {
-  if (request.sandbox === undefined || request.sandbox === null) return unsandboxed(request);
-  const config = parseSandboxLaunchConfig(request.sandbox);
+  const managed: ManagedNetworkLaunch | null = request.managedNetwork ?? null;
+  const asked = request.sandbox === undefined || request.sandbox === null;
+  if (asked && managed === null) return unsandboxed(request);
+  let config = asked ? networkOnlyConfig(null) : parseSandboxLaunchConfig(request.sandbox);
+  // Managed network enforced (here or by the config's own member): the network is confined even
+  // when the request asked for no sandbox, and no fallback to none is taken (see selectSandbox).
+  if (managed !== null || config.enforceManagedNetwork) {
+    config =
+      config.mode === 'disabled' ? networkOnlyConfig(config) : { ...config, enforceManagedNetwork: true };
+  }
   const view = resolveFileSystem(
     config.fileSystemPolicy,
     config.sandboxPolicyCwd ?? request.cwd,
@@ -99,7 +143,7 @@ export function transformLaunch(request: LaunchRequest, host: HostView): Prepare
     trustedPaths(request, host),
   );
   const { sandbox, warnings } = selectSandbox(config, view, host);
-  // With managed network enforced but no proxy in this server, fail closed: no network at all.
+  // Managed network: the namespace has no way out but the bridge (proxied), or none at all.
   const restrictNetwork = config.networkPolicy === 'restricted' || config.enforceManagedNetwork;
   const mode = config.mode === 'require' ? 'require' : 'auto';
 
@@ -109,6 +153,9 @@ export function transformLaunch(request: LaunchRequest, host: HostView): Prepare
     case 'linux-seccomp':
       return linuxLaunch(request, view, restrictNetwork, sandbox, mode, host);
     case 'macos-seatbelt': {
+      if (managed?.kind === 'proxied') {
+        throw new SandboxError('the managed network proxy is enforced with the Linux sandbox only');
+      }
       if (view.fullWrite && !restrictNetwork) return unsandboxed(request);
       const profile = buildSeatbeltProfile(view, { restrictNetwork });
       return {

@@ -18,7 +18,18 @@ export interface LaunchRequest {
    * is a relative path below that directory.
    */
   readonly privateMounts?: readonly PrivateMount[];
+  /**
+   * Managed network enforced for this launch (absent or null: the policy alone decides):
+   * `blocked`, no network whatever the policy says; `proxied`, a private network namespace whose
+   * only way out is the bridge to the runtime's proxy, whose Unix socket is `socketPath` on the
+   * host. Either way the launch is confined on the network even when `sandbox` asks for nothing,
+   * and refused when no sandbox can do that here.
+   */
+  readonly managedNetwork?: ManagedNetworkLaunch | null;
 }
+
+export type ManagedNetworkLaunch =
+  { readonly kind: 'blocked' } | { readonly kind: 'proxied'; readonly socketPath: string };
 
 export interface PrivateMount {
   readonly source: string;

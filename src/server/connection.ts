@@ -156,8 +156,12 @@ export class Connection implements ConnectionState {
     if (session === null) return;
     for (const id of new Set([...session.open, ...session.forwarded.keys()])) {
       const process = session.runtimeSession.get(id);
-      if (process === undefined) session.forwarded.delete(id);
-      else this.follow(id, process);
+      if (process === undefined) {
+        session.forwarded.delete(id);
+        session.forwardedNetwork.delete(id);
+      } else {
+        this.follow(id, process);
+      }
     }
   }
 
@@ -169,6 +173,7 @@ export class Connection implements ConnectionState {
       this.session.forwarded,
       this.session.autoAck,
       this.#logger,
+      this.session.forwardedNetwork,
     );
     return this.#forwarder;
   }

@@ -11,8 +11,8 @@ import type { EnvironmentCapabilities, EnvironmentInfo } from '../rpc/wire-types
 import { serverVersion } from './server-version.js';
 
 export const ENVIRONMENT_CAPABILITIES: EnvironmentCapabilities = Object.freeze({
-  // The managed-network proxy is not launched by this server (no `networkProxy` in process/start).
-  networkProxyLaunch: false,
+  // `process/start` takes `networkProxy` and runs the proxy; it is enforced with the Linux sandbox.
+  networkProxyLaunch: process.platform === 'linux',
   // No `capabilityRoots/discoverV1` method.
   capabilityDiscoverySandbox: false,
   // No `environmentConfig/read` method.

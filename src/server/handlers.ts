@@ -150,9 +150,18 @@ const CAMEL_SANDBOX_TYPES: Readonly<Record<SandboxType, WireSandboxType>> = {
   'windows-restricted-token': 'windowsRestrictedToken',
 };
 
-/** The reference's `sandboxType` spelling for a current-shape `sandbox`, the seed's otherwise. */
-function sandboxTypeFor(sandbox: unknown, type: SandboxType): SandboxType | WireSandboxType {
-  return isSandboxContext(sandbox) ? CAMEL_SANDBOX_TYPES[type] : type;
+/**
+ * The reference's `sandboxType` spelling for a current-shape `sandbox` (or none, in a current-shape
+ * request: an enforced managed network confines it all the same), the seed's otherwise.
+ */
+function sandboxTypeFor(
+  sandbox: unknown,
+  dialect: Dialect,
+  type: SandboxType,
+): SandboxType | WireSandboxType {
+  const current =
+    isSandboxContext(sandbox) || ((sandbox === null || sandbox === undefined) && dialect === 'current');
+  return current ? CAMEL_SANDBOX_TYPES[type] : type;
 }
 
 export const handlers: HandlerTable = {
@@ -184,7 +193,7 @@ export const handlers: HandlerTable = {
     return Promise.resolve(result);
   },
 
-  start: async (state, params) => {
+  start: async (state, params, context) => {
     const session = sessionOf(state);
     const { processId } = params;
     // A draining server starts nothing new (EXEC_ERR_DRAINING: certainly not started, so a client
@@ -210,6 +219,9 @@ export const handlers: HandlerTable = {
       pipeStdin: params.pipeStdin ?? false,
       arg0: params.arg0 ?? null,
       sandbox: params.sandbox ?? null,
+      enforceManagedNetwork: params.enforceManagedNetwork ?? null,
+      networkProxy: params.networkProxy ?? null,
+      managedNetwork: params.managedNetwork ?? null,
       size: params.size ?? null,
       // Without a client-requested flowControl the server paces the process itself: it acknowledges
       // output as the notifications leave (see NotificationForwarder), so a client slower than the
@@ -244,7 +256,7 @@ export const handlers: HandlerTable = {
     void process.closed.then(forget, forget);
     // Replayed events go out before the start response: output may precede it (§4).
     state.follow(processId, process);
-    return { processId, sandboxType: sandboxTypeFor(params.sandbox, process.sandboxType) };
+    return { processId, sandboxType: sandboxTypeFor(params.sandbox, context.dialect, process.sandboxType) };
   },
 
   read: async (state, params) => {
@@ -266,6 +278,7 @@ export const handlers: HandlerTable = {
       exitCode: result.exitCode,
       closed: result.closed,
       failure: result.failure,
+      sandboxDenied: result.sandboxDenied ?? false,
       firstRetainedSeq: result.firstRetainedSeq,
     };
     return wire;

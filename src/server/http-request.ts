@@ -7,14 +7,32 @@
  * hosts, `referer` set), `timeoutMs` absent or null = no deadline, errors `http/request failed: …`.
  *
  * Managed network: every destination (the first and each redirect) is put to the server's
- * `HttpDecision` when it has one; a `deny` fails the request before a connection is made.
+ * `HttpDecision` when it has one; a `deny` fails the request before a connection is made. A
+ * decision that names the addresses it checked (the policy engine's, src/network/http-policy.ts)
+ * pins the connection to them: the URL's name is not looked up again.
  */
+import type { LookupAddress, LookupOptions } from 'node:dns';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { HttpRequestError, InvalidArgumentError } from '../errors.js';
 
+/**
+ * What a decision says: `allow` or `deny`, or the long form, whose `addresses` (when allowed) are
+ * the only ones the request may connect to and whose `reason` (when denied) is named in the error.
+ */
+export type HttpDecisionResult =
+  | 'allow'
+  | 'deny'
+  | { readonly decision: 'allow'; readonly addresses?: readonly string[] | null }
+  | { readonly decision: 'deny'; readonly reason?: string | null };
+
 /** The managed-network seam: may this executor connect to `host:port`? */
-export type HttpDecision = (host: string, port: number) => 'allow' | 'deny' | Promise<'allow' | 'deny'>;
+export type HttpDecision = (
+  host: string,
+  port: number,
+  scheme: 'http' | 'https',
+  method: string,
+) => HttpDecisionResult | Promise<HttpDecisionResult>;
 
 export interface HttpHeaderParam {
   readonly name: string;
@@ -126,12 +144,22 @@ export async function sendHttpRequest(
   let headers = prepared.headers;
   if (!headers.some(([name]) => name.toLowerCase() === 'accept')) headers = [...headers, ['accept', '*/*']];
   for (let redirects = 0; ; redirects++) {
-    if (decision !== null && (await decision(hostOf(url), defaultPort(url))) !== 'allow') {
-      throw new HttpRequestError(
-        `http/request failed: the managed network policy denies ${hostOf(url)}:${defaultPort(url)}`,
-      );
+    let pinned: readonly string[] | null = null;
+    if (decision !== null) {
+      const scheme = url.protocol === 'https:' ? 'https' : 'http';
+      const verdict = await decision(hostOf(url), defaultPort(url), scheme, method);
+      const allowed = verdict === 'allow' || (typeof verdict === 'object' && verdict.decision === 'allow');
+      if (!allowed) {
+        const reason = typeof verdict === 'object' && 'reason' in verdict ? verdict.reason : null;
+        throw new HttpRequestError(
+          `http/request failed: the managed network policy denies ${hostOf(url)}:${defaultPort(url)}${reason == null ? '' : ` (${reason})`}`,
+        );
+      }
+      if (typeof verdict === 'object' && 'addresses' in verdict && verdict.addresses != null) {
+        pinned = verdict.addresses.length > 0 ? verdict.addresses : null;
+      }
     }
-    const response = await exchange(url, method, headers, body, signal);
+    const response = await exchange(url, method, headers, body, signal, pinned);
     const location = response.headers.location;
     const status = response.statusCode ?? 0;
     if (
@@ -171,12 +199,36 @@ export async function sendHttpRequest(
   }
 }
 
+/**
+ * A `lookup` that answers with the addresses a policy checked, whatever name it is asked about
+ * (the request's own host: Node asks for nothing else).
+ */
+function pinnedLookup(addresses: readonly string[]) {
+  const entries: LookupAddress[] = addresses.map((address) => ({
+    address,
+    family: address.includes(':') ? 6 : 4,
+  }));
+  return (
+    _hostname: string,
+    options: LookupOptions,
+    callback: (
+      error: NodeJS.ErrnoException | null,
+      address: string | LookupAddress[],
+      family?: number,
+    ) => void,
+  ): void => {
+    if (options.all === true) callback(null, entries);
+    else callback(null, entries[0]!.address, entries[0]!.family);
+  };
+}
+
 function exchange(
   url: URL,
   method: string,
   headers: readonly Header[],
   body: Uint8Array | null,
   signal: AbortSignal,
+  pinned: readonly string[] | null = null,
 ): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -189,7 +241,13 @@ function exchange(
     }
     let request;
     try {
-      request = send(url, { method, headers: flat, signal, agent: false });
+      request = send(url, {
+        method,
+        headers: flat,
+        signal,
+        agent: false,
+        ...(pinned === null ? {} : { lookup: pinnedLookup(pinned) }),
+      });
     } catch {
       reject(sendFailure(url));
       return;

@@ -98,6 +98,21 @@ export class ServerMetrics {
         health.draining ? 1 : 0,
       );
     }
+    const seenDecisions = new Map<string, number>();
+    new Counter({
+      name: 'execvisor_network_decisions_total',
+      help: 'Managed-network decisions (the proxy, and http/request under a policy) by decision and reason.',
+      labelNames: ['decision', 'reason'],
+      registers,
+      collect() {
+        for (const { decision, reason, count } of stats().networkDecisions ?? []) {
+          const key = `${decision} ${reason}`;
+          const seen = seenDecisions.get(key) ?? 0;
+          if (count > seen) this.inc({ decision, reason }, count - seen);
+          seenDecisions.set(key, Math.max(seen, count));
+        }
+      },
+    });
     gauge('execvisor_open_connections', 'Open WebSocket connections.', () => this.connectionsOpen);
     counter('execvisor_connections_total', 'WebSocket connections accepted.', () => this.connectionsTotal);
     gauge('execvisor_sessions_detached', 'Sessions waiting to be resumed.', () => this.sessionsDetached);

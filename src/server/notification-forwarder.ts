@@ -1,5 +1,8 @@
 /**
- * Turns process events into `process/output|exited|closed` notifications for one connection.
+ * Turns process events into `process/output|exited|closed` notifications for one connection, and
+ * managed-network decisions into `network/policyDecision` notifications (params: the decision
+ * record, as the reference sends it), in the order they happened among the others. A decision has
+ * no seq: repeats after a pause or a resume are recognized by its `ordinal` instead.
  *
  * Backpressure: when the socket buffers more than the high-water mark, forwarding of a process
  * stops at its next output event. Once the buffer has drained to half the mark, the process is
@@ -36,6 +39,8 @@ export class NotificationForwarder {
   readonly #forwarded: Map<string, number>;
   /** Processes whose output the server acknowledges as it is sent (shared with the session). */
   readonly #autoAck: ReadonlySet<string>;
+  /** Highest network-decision ordinal sent per process (shared with the session). */
+  readonly #forwardedNetwork: Map<string, number>;
   readonly #acks = new AckBatcher();
   readonly #follows = new Map<string, Subscription>();
   readonly #paused = new Map<string, ExecProcess>();
@@ -48,12 +53,14 @@ export class NotificationForwarder {
     forwarded: Map<string, number>,
     autoAck: ReadonlySet<string>,
     logger: ServerLogger,
+    forwardedNetwork: Map<string, number> = new Map(),
   ) {
     this.#sink = sink;
     this.#highWater = highWater;
     this.#forwarded = forwarded;
     this.#autoAck = autoAck;
     this.#logger = logger;
+    this.#forwardedNetwork = forwardedNetwork;
   }
 
   follow(processId: string, process: ExecProcess): void {
@@ -68,7 +75,15 @@ export class NotificationForwarder {
     };
     const inner = process.events$.subscribe({
       next: (event) => {
-        if (stopped || event.seq <= (this.#forwarded.get(processId) ?? 0)) return;
+        if (stopped) return;
+        if (event.type === 'network') {
+          // Small and rare: sent even while the socket is congested, never twice.
+          if (event.ordinal <= (this.#forwardedNetwork.get(processId) ?? 0)) return;
+          this.#sink.send(encodeNotification(serverNotifications.policyDecision.name, event.decision));
+          this.#forwardedNetwork.set(processId, event.ordinal);
+          return;
+        }
+        if (event.seq <= (this.#forwarded.get(processId) ?? 0)) return;
         if (event.type === 'output' && this.#sink.bufferedAmount() > this.#highWater) {
           stop();
           this.#pause(processId, process);
@@ -150,6 +165,7 @@ function encode(processId: string, event: ProcessEvent): string {
         processId,
         seq: event.seq,
         exitCode: event.exitCode,
+        sandboxDenied: event.sandboxDenied ?? false,
       });
     case 'closed':
       return encodeNotification(serverNotifications.closed.name, { processId, seq: event.seq });

@@ -28,6 +28,12 @@ export interface RuntimeStats {
   readonly unacknowledgedOutputBytes?: number;
   readonly outputBudgetBytes?: number;
   readonly pausedProcesses?: number;
+  /** Managed network: decisions by decision and reason, where the runtime has a proxy. */
+  readonly networkDecisions?: readonly {
+    readonly decision: 'allow' | 'deny';
+    readonly reason: string;
+    readonly count: number;
+  }[];
 }
 
 /**
@@ -45,6 +51,11 @@ export interface ServerRuntime extends Partial<FileSystemBackend> {
    * them, and reports `maxProcesses` as its capacity.
    */
   readonly options?: { readonly maxFlowWindowBytes?: number; readonly maxProcesses?: number };
+  /**
+   * Managed network: keeps `port` on this host's loopback out of the proxy's reach (the server's
+   * listen port); returns the function that lifts it. Absent: the runtime has no proxy.
+   */
+  protectNetworkPort?(port: number): () => void;
   session(): RuntimeSession;
   stats(): RuntimeStats;
   close(): Promise<void>;

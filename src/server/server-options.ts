@@ -3,6 +3,9 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { FlowControl } from '../core/types.js';
+import type { NetworkPolicySettingsOption } from '../core/network-options.js';
+import { parseHttpNetworkPolicy } from '../network/http-policy.js';
+import type { CompiledNetworkPolicy } from '../network/policy.js';
 import type { HttpDecision } from './http-request.js';
 import {
   DEFAULT_LISTEN_URL,
@@ -39,6 +42,13 @@ export interface ServerOptions {
    * every redirect it follows; `deny` fails the request. Absent: every destination is allowed.
    */
   readonly httpNetworkDecision?: HttpDecision | null;
+  /**
+   * The managed-network policy for `http/request` (`{domains, mode, allowLocalBinding}`, as in a
+   * start's `networkProxy.proxy`): every destination, redirects included, is decided by the proxy's
+   * policy engine and the request connects only to the addresses it checked. Instead of
+   * `httpNetworkDecision` (not both).
+   */
+  readonly httpNetworkPolicy?: NetworkPolicySettingsOption | null;
   /** Bearer token every upgrade (and `/metrics`) must carry. Required for a non-loopback address. */
   readonly token?: string | null;
   /** Largest inbound message; a bigger one closes that socket with 1009. Default 16 MiB. */
@@ -81,6 +91,8 @@ export interface ResolvedServerOptions {
   readonly handshakeTimeoutMs: number;
   readonly maxConnections: number;
   readonly httpNetworkDecision: HttpDecision | null;
+  /** Compiled; the server turns it into `httpNetworkDecision`. */
+  readonly httpNetworkPolicy: CompiledNetworkPolicy | null;
   readonly stdio: { readonly input: NodeJS.ReadableStream; readonly output: NodeJS.WritableStream } | null;
   readonly requireSandbox: boolean;
   readonly logger: ServerLogger;
@@ -124,6 +136,14 @@ function booleanOption(name: string, value: boolean | undefined): boolean {
   return value;
 }
 
+function httpPolicyOption(options: ServerOptions): CompiledNetworkPolicy | null {
+  if (options.httpNetworkPolicy == null) return null;
+  if (options.httpNetworkDecision != null) {
+    throw new InvalidArgumentError('give httpNetworkDecision or httpNetworkPolicy, not both');
+  }
+  return parseHttpNetworkPolicy(options.httpNetworkPolicy);
+}
+
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
   const listen = parseListenUrl(options.listen ?? SERVER_DEFAULTS.listen);
   const token = options.token ?? null;
@@ -160,6 +180,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     ),
     maxConnections: positiveInt('maxConnections', options.maxConnections, SERVER_DEFAULTS.maxConnections),
     httpNetworkDecision: options.httpNetworkDecision ?? null,
+    httpNetworkPolicy: httpPolicyOption(options),
     stdio: options.stdio ?? null,
     requireSandbox: booleanOption('requireSandbox', options.requireSandbox),
     logger: options.logger ?? silentLogger,

@@ -7,13 +7,15 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { DecisionCounters } from '../network/decisions.js';
+import { httpPolicyDecision } from '../network/http-policy.js';
 import { ExecRuntime } from '../runtime/exec-runtime.js';
 import { Connection } from './connection.js';
 import { admitUpgrade, bearerMatches, refuseUpgrade } from './http-auth.js';
 import { ServerHealth } from './health.js';
 import { formatWsUrl, isStdioListen, type WsListenAddress } from './listen-url.js';
 import { METRICS_CONTENT_TYPE, ServerMetrics } from './metrics.js';
-import { fileSystemOf, identifyFileOf, type ServerRuntime } from './runtime-port.js';
+import { fileSystemOf, identifyFileOf, type RuntimeStats, type ServerRuntime } from './runtime-port.js';
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './server-options.js';
 import { SessionRegistry } from './session-registry.js';
 import { StdioTransport } from './transport/stdio-transport.js';
@@ -57,6 +59,8 @@ interface Shared {
   readonly metrics: ServerMetrics;
   readonly registry: SessionRegistry;
   readonly health: ServerHealth;
+  /** This server's listen ports: never a destination of `http/request` under a policy. */
+  readonly ownPorts: Set<number>;
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<ExecServer> {
@@ -64,15 +68,30 @@ export async function startServer(options: ServerOptions = {}): Promise<ExecServ
   const { logger } = given;
   const ownsRuntime = given.runtime === undefined;
   const runtime: ServerRuntime = given.runtime ?? (await ExecRuntime.create({ logger }));
-  const resolved = withinFlowWindow(given, runtime.options?.maxFlowWindowBytes);
+  // http/request under a policy: decided by the proxy's engine, never reaching this server itself.
+  const httpDecisions = new DecisionCounters();
+  const ownPorts = new Set<number>();
+  const policy = given.httpNetworkPolicy;
+  const resolved = withinFlowWindow(
+    policy === null
+      ? given
+      : {
+          ...given,
+          httpNetworkDecision: httpPolicyDecision(policy, {
+            protectedPorts: ownPorts,
+            counters: httpDecisions,
+          }),
+        },
+    runtime.options?.maxFlowWindowBytes,
+  );
   const health = new ServerHealth(runtime, {
     maxProcessesPerConnection: resolved.maxProcessesPerConnection,
     requireSandbox: resolved.requireSandbox,
     logger,
   });
-  const metrics = new ServerMetrics(() => runtime.stats(), health);
+  const metrics = new ServerMetrics(() => withHttpDecisions(runtime.stats(), httpDecisions), health);
   const registry = new SessionRegistry(runtime, resolved.detachTtlMs, logger, metrics);
-  const shared: Shared = { resolved, runtime, ownsRuntime, metrics, registry, health };
+  const shared: Shared = { resolved, runtime, ownsRuntime, metrics, registry, health, ownPorts };
   const server = isStdioListen(resolved.listen)
     ? startStdio(shared)
     : await startWebSocket(shared, resolved.listen);
@@ -154,7 +173,7 @@ function startStdio(shared: Shared): ExecServer {
 }
 
 async function startWebSocket(shared: Shared, listen: WsListenAddress): Promise<ExecServer> {
-  const { resolved, runtime, ownsRuntime, metrics, registry, health } = shared;
+  const { resolved, runtime, ownsRuntime, metrics, registry, health, ownPorts } = shared;
   const { logger } = resolved;
   const fileSystem = fileSystemOf(runtime);
   const connections = new Set<Connection>();
@@ -268,6 +287,9 @@ async function startWebSocket(shared: Shared, listen: WsListenAddress): Promise<
   const address = http.address() as AddressInfo;
   const url = formatWsUrl(address.address, address.port);
   logger.info({ url }, 'listening');
+  // Managed network: no process (and no http/request) may drive this server through the proxy.
+  ownPorts.add(address.port);
+  const unprotect = runtime.protectNetworkPort?.(address.port);
 
   let stopped!: () => void;
   const done = new Promise<void>((resolve) => (stopped = resolve));
@@ -286,6 +308,7 @@ async function startWebSocket(shared: Shared, listen: WsListenAddress): Promise<
     wss.close();
     http.closeAllConnections();
     await httpClosed;
+    unprotect?.();
     if (ownsRuntime) await runtime.close();
     stopped();
   }
@@ -298,6 +321,20 @@ async function startWebSocket(shared: Shared, listen: WsListenAddress): Promise<
     drain: (timeoutMs, options) => drainProcesses(shared, timeoutMs, options?.graceMs),
     close: () => (closing ??= shutdown()),
   };
+}
+
+/** The runtime's stats with the `http/request` decisions added to the proxy's. */
+function withHttpDecisions(stats: RuntimeStats, http: DecisionCounters): RuntimeStats {
+  const extra = http.snapshot();
+  if (extra.length === 0) return stats;
+  const merged = new Map<string, { decision: 'allow' | 'deny'; reason: string; count: number }>();
+  for (const entry of [...(stats.networkDecisions ?? []), ...extra]) {
+    const key = `${entry.decision} ${entry.reason}`;
+    const known = merged.get(key);
+    if (known === undefined) merged.set(key, { ...entry });
+    else known.count += entry.count;
+  }
+  return { ...stats, networkDecisions: [...merged.values()] };
 }
 
 /**

@@ -24,6 +24,8 @@ export interface SessionRecord {
   readonly open: Set<string>;
   /** The highest seq sent as a notification per process, so a resumed connection sends no repeats. */
   readonly forwarded: Map<string, number>;
+  /** Likewise for managed-network decisions: the highest `ordinal` sent per process. */
+  readonly forwardedNetwork: Map<string, number>;
   /**
    * Processes started without a client `flowControl`: the server runs them under its own flow
    * control and acknowledges their output itself (as it is sent while attached; as it arrives while
@@ -86,6 +88,7 @@ export class SessionRegistry {
       detachTimer: null,
       open: new Set(),
       forwarded: new Map(),
+      forwardedNetwork: new Map(),
       autoAck: new Set(),
       unattended: new Map(),
       unattendedAcks: new AckBatcher(),

@@ -5,8 +5,8 @@
  * line (`/proc/PID/cmdline` is world-readable and env values may be secrets).
  *
  * Format (integers are little-endian u32): the header `"EXVL"` + version, then tagged records
- * `tag, length, payload`. Version 1 knows PROGRAM, ARG, ENV, OPEN and SECCOMP; the launcher refuses
- * an unknown tag, so a step added later (the network bridge) fails loudly on an old launcher.
+ * `tag, length, payload`. Version 1 knows PROGRAM, ARG, ENV, OPEN, SECCOMP and BRIDGE; the launcher
+ * refuses an unknown tag, so a step added later fails loudly on an older launcher.
  */
 
 export const LAUNCH_SPEC_VERSION = 1;
@@ -17,7 +17,20 @@ export const SpecTag = Object.freeze({
   ENV: 3,
   OPEN: 4,
   SECCOMP: 5,
+  BRIDGE: 6,
 } as const);
+
+/**
+ * The managed-network bridge the launcher starts before it applies the filter: it listens on
+ * 127.0.0.1:`port` (and [::1]) inside the sandbox's network namespace and forwards each connection
+ * to the proxy's Unix socket at `socketPath` (a path inside the sandbox), preamble first.
+ */
+export interface BridgeSpec {
+  readonly port: number;
+  /** The lease token the preamble names (32 lowercase hex digits). */
+  readonly token: string;
+  readonly socketPath: string;
+}
 
 export interface LaunchSpec {
   /** Absolute path of the program to exec. */
@@ -30,6 +43,8 @@ export interface LaunchSpec {
   readonly opens?: readonly string[];
   /** A classic BPF program the launcher applies (no_new_privs + seccomp) right before the exec. */
   readonly seccomp?: Uint8Array | null;
+  /** Started before the filter is applied (managed network). */
+  readonly bridge?: BridgeSpec | null;
 }
 
 export function encodeLaunchSpec(spec: LaunchSpec): Uint8Array {
@@ -50,6 +65,8 @@ export function encodeLaunchSpec(spec: LaunchSpec): Uint8Array {
     records.push([SpecTag.OPEN, payload]);
   });
   if (spec.seccomp !== undefined && spec.seccomp !== null) records.push([SpecTag.SECCOMP, spec.seccomp]);
+  if (spec.bridge !== undefined && spec.bridge !== null)
+    records.push([SpecTag.BRIDGE, bridgePayload(spec.bridge)]);
 
   const size = records.reduce((total, [, payload]) => total + 8 + payload.byteLength, 8);
   const out = Buffer.alloc(size);
@@ -63,4 +80,20 @@ export function encodeLaunchSpec(spec: LaunchSpec): Uint8Array {
     at += 8 + payload.byteLength;
   }
   return out;
+}
+
+function bridgePayload(bridge: BridgeSpec): Uint8Array {
+  const { port, token, socketPath } = bridge;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`bad bridge port ${port}`);
+  if (!/^[0-9a-f]{1,64}$/.test(token)) throw new TypeError('the bridge token must be lowercase hex');
+  if (!socketPath.startsWith('/') || socketPath.includes('\0')) {
+    throw new TypeError('the bridge socket path must be absolute, without NUL');
+  }
+  const path = Buffer.from(socketPath, 'utf8');
+  const payload = Buffer.alloc(8 + token.length + path.byteLength);
+  payload.writeUInt32LE(port, 0);
+  payload.writeUInt32LE(token.length, 4);
+  payload.write(token, 8, 'latin1');
+  payload.set(path, 8 + token.length);
+  return payload;
 }

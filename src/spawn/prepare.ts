@@ -1,12 +1,25 @@
 /**
  * Turns an actor launch into a spawn request: checks the cwd, finds the program, applies the
  * sandbox transform and, for a sandboxed launch, encodes the spec the launcher inside the sandbox
- * reads (the request's argv with its arg0, its env, the seccomp program) onto descriptor 3.
+ * reads (the request's argv with its arg0, its env, the seccomp program, the managed-network
+ * bridge) onto descriptor 3.
+ *
+ * Managed network: the child's proxy variables (`applyProxyEnv`) are laid over the request's env,
+ * here and not in the sandbox transform (which never changes an env): for a proxied launch they
+ * name the bridge inside the sandbox, for an advisory one the lease's port on the host.
  */
-import { transformLaunch, nodeHostView, SPEC_FD } from '../sandbox/index.js';
+import { applyProxyEnv } from '../network/env.js';
+import {
+  BRIDGE_PORT,
+  nodeHostView,
+  PROXY_SOCKET_IN_SANDBOX,
+  SPEC_FD,
+  transformLaunch,
+} from '../sandbox/index.js';
+import type { ManagedNetworkLaunch } from '../sandbox/types.js';
 import type { SandboxTools } from '../sandbox/tools.js';
 import type { HostView } from '../sandbox/types.js';
-import type { ActorLaunch } from '../actor/messages.js';
+import type { ActorLaunch, ActorNetwork } from '../actor/messages.js';
 import type { SandboxType } from '../core/types.js';
 import { EmptyArgvError, SandboxError } from '../errors.js';
 import { encodeLaunchSpec } from './launch-spec.js';
@@ -42,12 +55,24 @@ export function prepareSpawn(launch: ActorLaunch, deps?: PrepareDeps): PreparedS
   checkCwd(launch.cwd);
   const file = resolveProgram(program, launch.cwd, launch.env);
   const arg0 = launch.arg0 ?? program;
+  const network = launch.network ?? null;
+  const env = childEnv(launch.env, network);
 
   const host = deps?.host ?? hostFor(launch.sandboxTools);
   const prepared = transformLaunch(
-    { argv: [file, ...args], cwd: launch.cwd, env: launch.env, sandbox: launch.sandbox },
+    {
+      argv: [file, ...args],
+      cwd: launch.cwd,
+      env,
+      sandbox: launch.sandbox,
+      managedNetwork: managedLaunch(network),
+    },
     host,
   );
+  if (network?.kind === 'proxied' && prepared.inner === null) {
+    // The transform confines a managed launch or refuses it; a bridge needs our launcher inside.
+    throw new SandboxError('the managed network proxy needs the Linux sandbox');
+  }
   const wrapper = prepared.argv[0];
   if (wrapper === undefined) throw new EmptyArgvError();
   const base = {
@@ -69,6 +94,10 @@ export function prepareSpawn(launch: ActorLaunch, deps?: PrepareDeps): PreparedS
       argv: [arg0, ...prepared.inner.argv.slice(1)],
       env: prepared.inner.env,
       seccomp: prepared.inner.seccomp,
+      bridge:
+        network?.kind === 'proxied'
+          ? { port: BRIDGE_PORT, token: network.token, socketPath: PROXY_SOCKET_IN_SANDBOX }
+          : null,
     });
     return result({
       ...base,
@@ -80,7 +109,7 @@ export function prepareSpawn(launch: ActorLaunch, deps?: PrepareDeps): PreparedS
   }
   if (wrapper === file) {
     // Unwrapped: each backend sets argv[0] itself (the terminal one through the launcher).
-    return result({ ...base, file, argv: [arg0, ...args], env: launch.env, extraFds: [] });
+    return result({ ...base, file, argv: [arg0, ...args], env, extraFds: [] });
   }
   if (arg0 === file) {
     return result({ ...base, file: wrapper, argv: prepared.argv, env: prepared.env, extraFds: [] });
@@ -89,7 +118,7 @@ export function prepareSpawn(launch: ActorLaunch, deps?: PrepareDeps): PreparedS
   // inside the wrapper, which also takes the env off the wrapper's command line.
   if ('error' in host.launcher) throw new SandboxError(`arg0 under a sandbox needs ${host.launcher.error}`);
   const separator = prepared.argv.indexOf('--');
-  const spec = encodeLaunchSpec({ program: file, argv: [arg0, ...args], env: launch.env });
+  const spec = encodeLaunchSpec({ program: file, argv: [arg0, ...args], env });
   return result({
     ...base,
     file: wrapper,
@@ -97,6 +126,20 @@ export function prepareSpawn(launch: ActorLaunch, deps?: PrepareDeps): PreparedS
     env: {},
     extraFds: [{ kind: 'data', data: spec }],
   });
+}
+
+/** The request's env, with the proxy variables over it when the launch has a proxy. */
+function childEnv(env: Readonly<Record<string, string>>, network: ActorNetwork | null) {
+  if (network === null || network.kind === 'blocked') return env;
+  const options = { socks5: network.socks5, allowLocalBinding: network.allowLocalBinding };
+  return applyProxyEnv(env, network.kind === 'proxied' ? BRIDGE_PORT : network.port, options);
+}
+
+function managedLaunch(network: ActorNetwork | null): ManagedNetworkLaunch | null {
+  if (network === null || network.kind === 'advisory') return null;
+  return network.kind === 'blocked'
+    ? { kind: 'blocked' }
+    : { kind: 'proxied', socketPath: network.socketPath };
 }
 
 /** Descriptors 3, 4, …: the spec on 3, then the files the wrapper reads (gaps filled with /dev/null). */

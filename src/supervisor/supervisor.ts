@@ -20,10 +20,15 @@ import {
   ACTOR_WORKER_READY,
   type ActorEventBatch,
   type ActorLaunch,
+  type ActorNetwork,
   type ActorTask,
   type ActorWorkerReady,
   type AddressedEvent,
 } from '../actor/messages.js';
+import type { ManagedNetworkPlan } from '../network/config.js';
+import type { DecisionCount } from '../network/decisions.js';
+import type { ProxyLease } from '../network/proxy.js';
+import type { RuntimeNetwork } from '../network/runtime-network.js';
 import type { ResolvedRuntimeOptions } from '../core/options.js';
 import type { ExecProcess, ProcessInfo, StartOptions } from '../core/types.js';
 import { processActorWorkerPath } from '../core/worker-path.js';
@@ -52,6 +57,8 @@ export interface RuntimeStats {
   readonly outputBudgetBytes: number;
   /** Flow-controlled processes whose output is not being read right now (window or budget). */
   readonly pausedProcesses: number;
+  /** Managed network: the proxy's decisions by decision and reason (set by `ExecRuntime`). */
+  readonly networkDecisions?: readonly DecisionCount[];
 }
 
 /** A processId namespace. */
@@ -87,11 +94,14 @@ interface Tracked {
   removalTimer: NodeJS.Timeout | null;
   /** The process's cgroup, or null. */
   readonly cgroup: string | null;
+  /** Managed network: the process's lease with the proxy, closed when it closes. */
+  lease: ProxyLease | null;
 }
 
 export class Supervisor {
   readonly #options: ResolvedRuntimeOptions;
   readonly #sandboxTools: SandboxTools | undefined;
+  readonly #network: RuntimeNetwork | null;
   readonly #pool: Piscina<ActorTask, void>;
   readonly #sessions = new Map<string, Session>();
   /** Live and retained processes by actor id. */
@@ -117,9 +127,10 @@ export class Supervisor {
     workerFailuresTotal: 0,
   };
 
-  constructor(options: ResolvedRuntimeOptions, sandboxTools?: SandboxTools) {
+  constructor(options: ResolvedRuntimeOptions, sandboxTools?: SandboxTools, network?: RuntimeNetwork) {
     this.#options = options;
     this.#sandboxTools = sandboxTools;
+    this.#network = network ?? null;
     this.#budget = new OutputBudget(options.outputBudgetBytes, options.batchBytes);
     const { logger } = options;
     // Decided once, before anything starts; an explicit choice that cannot be had throws here.
@@ -358,6 +369,7 @@ export class Supervisor {
       link: null,
       removalTimer: null,
       cgroup,
+      lease: null,
     };
     this.#tracked.set(actorId, tracked);
 
@@ -386,32 +398,82 @@ export class Supervisor {
         // A session closed while this start was in flight: its processes must not survive it.
         if (session.closed || this.#closed) void handle.terminate();
       };
-      const task: ActorTask = { actorId, launch };
-      this.#pool.run(task).then(
-        () => undefined,
-        (error: unknown) => {
-          const message = `process actor worker died: ${error instanceof Error ? error.message : String(error)}`;
-          // A worker stopped after this process closed, or after its failed start was settled
-          // (the task's own answer still in flight when the pool shut down), harmed nothing.
-          if (handle.log.isClosed || !this.#tracked.has(actorId)) return;
-          if (tracked.onSpawnEvent !== null) {
-            fail(new WorkerDiedError(message, { cause: error }));
-            return;
-          }
-          this.#stats.workerFailuresTotal++;
-          this.#options.logger.error({ processId, err: error }, 'process actor worker died');
-          // The children of a dead worker are orphans now: kill their whole tree.
-          if (tracked.cgroup !== null) this.#containment.kill(tracked.cgroup);
-          const pid = handle.pid;
-          if (pid !== null) signalGroup(pid, 'SIGKILL');
-          handle.fail(message, 128 + 9);
-        },
-      );
+      const run = (network: ActorNetwork | null) => {
+        const task: ActorTask = { actorId, launch: network === null ? launch : { ...launch, network } };
+        this.#runTask(task, tracked, fail);
+      };
+      if (start.network.kind === 'none') run(null);
+      else if (start.network.kind === 'blocked') run({ kind: 'blocked' });
+      else
+        this.#leaseFor(tracked, start.network).then(
+          (network) => {
+            // The start may have failed meanwhile (the runtime closing): the lease goes with it.
+            if (tracked.onSpawnEvent === null) this.#closeLease(tracked);
+            else run(network);
+          },
+          (error: unknown) => fail(error instanceof Error ? error : new Error(String(error))),
+        );
     });
+  }
+
+  /**
+   * Managed network with a proxy: the process's lease, and what its actor needs of it (the socket
+   * and token for a bridge, or the lease's own loopback port when it is not enforced).
+   */
+  async #leaseFor(
+    tracked: Tracked,
+    plan: Extract<ManagedNetworkPlan, { kind: 'proxied' | 'advisory' }>,
+  ): Promise<ActorNetwork> {
+    if (this.#network === null) throw new ClosedError();
+    const { handle } = tracked;
+    handle.useManagedNetwork();
+    const { lease, socketPath } = await this.#network.register({
+      processId: handle.processId,
+      config: plan.config,
+      onDecision: (decision) => handle.recordNetworkDecision(decision),
+    });
+    tracked.lease = lease;
+    const { enableSocks5: socks5, allowLocalBinding } = plan.config.proxy;
+    if (plan.kind === 'proxied') {
+      return { kind: 'proxied', socketPath, token: lease.token, socks5, allowLocalBinding };
+    }
+    return { kind: 'advisory', port: await lease.listenLoopback(), socks5, allowLocalBinding };
+  }
+
+  #closeLease(tracked: Tracked): void {
+    const lease = tracked.lease;
+    tracked.lease = null;
+    lease?.close().catch(() => undefined);
+  }
+
+  #runTask(task: ActorTask, tracked: Tracked, fail: (error: Error) => void): void {
+    const { handle } = tracked;
+    const processId = handle.processId;
+    this.#pool.run(task).then(
+      () => undefined,
+      (error: unknown) => {
+        const message = `process actor worker died: ${error instanceof Error ? error.message : String(error)}`;
+        // A worker stopped after this process closed, or after its failed start was settled
+        // (the task's own answer still in flight when the pool shut down), harmed nothing.
+        if (handle.log.isClosed || !this.#tracked.has(tracked.actorId)) return;
+        if (tracked.onSpawnEvent !== null) {
+          fail(new WorkerDiedError(message, { cause: error }));
+          return;
+        }
+        this.#stats.workerFailuresTotal++;
+        this.#options.logger.error({ processId, err: error }, 'process actor worker died');
+        // The children of a dead worker are orphans now: kill their whole tree.
+        if (tracked.cgroup !== null) this.#containment.kill(tracked.cgroup);
+        const pid = handle.pid;
+        if (pid !== null) signalGroup(pid, 'SIGKILL');
+        handle.fail(message, 128 + 9);
+      },
+    );
   }
 
   #onClosed(tracked: Tracked): void {
     const { handle, session } = tracked;
+    this.#closeLease(tracked);
     this.#paused.delete(tracked.actorId);
     if (handle.pid !== null) this.#reaper.remove(handle.pid);
     this.#changeLive(-1);
@@ -428,6 +490,7 @@ export class Supervisor {
   #forget(tracked: Tracked, live: boolean): void {
     const { handle, session } = tracked;
     if (tracked.removalTimer !== null) clearTimeout(tracked.removalTimer);
+    this.#closeLease(tracked);
     tracked.link?.detach(handle);
     this.#tracked.delete(tracked.actorId);
     this.#paused.delete(tracked.actorId);

@@ -10,6 +10,12 @@ import type {
 } from '../core/types.js';
 import { integer, show } from '../core/options.js';
 import { parseWirePath } from '../core/path-uri.js';
+import {
+  type ManagedNetworkPlan,
+  parseManagedNetworkContext,
+  parseNetworkProxyLaunchConfig,
+  planManagedNetwork,
+} from '../network/config.js';
 import { environmentFromPolicy } from '../spawn/env-policy.js';
 
 export interface NormalizedStart {
@@ -24,6 +30,8 @@ export interface NormalizedStart {
   readonly size: TerminalSize;
   readonly flowControl: FlowControl | null;
   readonly metadata: StartMetadata | null;
+  /** Managed network: what the three members (and the seed's sandbox member) ask for together. */
+  readonly network: ManagedNetworkPlan;
 }
 
 const DEFAULT_SIZE: TerminalSize = Object.freeze({ rows: 24, cols: 80 });
@@ -103,6 +111,7 @@ export function normalizeStart(options: StartOptions, maxFlowWindowBytes: number
     flowControl = { highWaterBytes: high, lowWaterBytes: low };
   }
   const policy = envPolicyOf(options.envPolicy);
+  const network = networkPlanOf(options);
   return {
     processId,
     argv: [...(argv as readonly string[])],
@@ -116,7 +125,23 @@ export function normalizeStart(options: StartOptions, maxFlowWindowBytes: number
     size: { rows, cols },
     flowControl,
     metadata: metadataOf(options.metadata),
+    network,
   };
+}
+
+/**
+ * `enforceManagedNetwork` (top level, or the seed's member of `sandbox`), `networkProxy` and
+ * `managedNetwork` parsed together; errors are -32602 `invalid network proxy config: …`.
+ */
+function networkPlanOf(options: StartOptions): ManagedNetworkPlan {
+  const networkProxy = parseNetworkProxyLaunchConfig(options.networkProxy);
+  // Validated only: it describes a client's own proxy, which a sandbox here cannot reach.
+  parseManagedNetworkContext(options.managedNetwork);
+  const sandbox = options.sandbox as { readonly enforceManagedNetwork?: unknown } | null | undefined;
+  const enforced =
+    flag('enforceManagedNetwork', options.enforceManagedNetwork) ||
+    (typeof sandbox === 'object' && sandbox !== null && sandbox.enforceManagedNetwork === true);
+  return planManagedNetwork({ enforceManagedNetwork: enforced, networkProxy });
 }
 
 /** A `file://` cwd is taken as its native path; anything else is checked as given. */

@@ -15,8 +15,11 @@ export async function inProcessBackend(
  * An ExecServerClient connected to an in-process server on 127.0.0.1:0, all closed by `cleanup`;
  * `runtime` is the server's, for a look at its accounting.
  */
-export async function wireBackend(clientName: string): Promise<BackendUnderTest & { runtime: ExecRuntime }> {
-  const runtime = await ExecRuntime.create();
+export async function wireBackend(
+  clientName: string,
+  options?: ExecRuntimeOptions,
+): Promise<BackendUnderTest & { runtime: ExecRuntime }> {
+  const runtime = await ExecRuntime.create(options);
   const server = await startServer({ runtime });
   const client = await ExecServerClient.connect(server.url, { clientName });
   return {

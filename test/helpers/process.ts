@@ -1,14 +1,19 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import { lastValueFrom, toArray } from 'rxjs';
+import { filter, lastValueFrom, toArray } from 'rxjs';
 import type { ExecProcess, OutputStream, ProcessEvent } from '../../src/index.js';
 
 export const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
 
 /** All events of a process until it closes. */
 export function allEvents(process: ExecProcess): Promise<ProcessEvent[]> {
-  return lastValueFrom(process.events$.pipe(toArray()));
+  return lastValueFrom(
+    process.events$.pipe(
+      filter((event): event is ProcessEvent => event.type !== 'network'),
+      toArray(),
+    ),
+  );
 }
 
 export function textOf(events: readonly ProcessEvent[], stream?: OutputStream): string {

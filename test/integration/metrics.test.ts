@@ -9,6 +9,7 @@ import { ExecRuntime } from '../../src/index.js';
 import { ExecServerClient } from '../../src/client/index.js';
 import { startServer, type ExecServer } from '../../src/server/index.js';
 import { parsePrometheusText, sampleValue, type Family } from '../helpers/prometheus.js';
+import { commandAvailable, startOrigin } from '../helpers/network-fixtures.js';
 import { RawClient } from '../helpers/raw-ws.js';
 
 const CWD = tmpdir();
@@ -19,10 +20,12 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function setup(): Promise<{ runtime: ExecRuntime; server: ExecServer }> {
+async function setup(
+  options: Parameters<typeof startServer>[0] = {},
+): Promise<{ runtime: ExecRuntime; server: ExecServer }> {
   const runtime = await ExecRuntime.create({ workers: 1 });
   cleanups.push(() => runtime.close());
-  const server = await startServer({ runtime });
+  const server = await startServer({ ...options, runtime });
   cleanups.push(() => server.close());
   return { runtime, server };
 }
@@ -66,6 +69,7 @@ describe('GET /metrics', () => {
       execvisor_rpc_errors_total: 'counter',
       execvisor_rpc_request_duration_seconds: 'histogram',
       execvisor_process_start_duration_seconds: 'histogram',
+      execvisor_network_decisions_total: 'counter',
       // prom-client's defaults: process and heap.
       process_cpu_seconds_total: 'counter',
       process_resident_memory_bytes: 'gauge',
@@ -111,6 +115,49 @@ describe('GET /metrics', () => {
     // Counters never go down between scrapes.
     expect(value(after, 'execvisor_process_starts_total')).toBe(3);
   });
+
+  it.runIf(commandAvailable('curl'))(
+    'managed-network decisions by decision and reason: the proxy and http/request under a policy',
+    async () => {
+      const origin = await startOrigin();
+      cleanups.push(() => origin.close());
+      const { server } = await setup({ httpNetworkPolicy: { domains: { '127.0.0.1': 'allow' } } });
+      const client = await connect(server);
+      // Not enforced (no sandbox needed): curl finds the proxy in its environment and is refused.
+      const refused = await client.start({
+        argv: ['curl', '-sS', '-m', '10', `http://localhost:${origin.port}/`],
+        cwd: CWD,
+        env: ENV,
+        networkProxy: {
+          proxy: {
+            enabled: true,
+            enableSocks5: false,
+            enableSocks5Udp: false,
+            allowUpstreamProxy: false,
+            dangerouslyAllowAllUnixSockets: false,
+            mode: 'full',
+            domains: { '127.0.0.1': 'allow' },
+            allowLocalBinding: false,
+          },
+        },
+      });
+      await refused.closed;
+      const raw = await RawClient.open(server.url);
+      cleanups.push(() => Promise.resolve(raw.ws.terminate()));
+      await raw.handshake();
+      const allowed = await raw.call('http/request', {
+        method: 'GET',
+        url: `http://127.0.0.1:${origin.port}/`,
+        requestId: 'metrics',
+      });
+      expect(allowed.error).toBeUndefined();
+      const families = await scrape(server);
+      const count = (decision: string, reason: string) =>
+        value(families, 'execvisor_network_decisions_total', { decision, reason });
+      expect(count('deny', 'not_allowed_local')).toBe(1);
+      expect(count('allow', 'allow')).toBe(1);
+    },
+  );
 
   it('start latency: one observation per successful start', async () => {
     const { server } = await setup();

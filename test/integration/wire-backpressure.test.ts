@@ -93,6 +93,7 @@ describe('wire backpressure without client flowControl', () => {
     await new Promise<void>((resolve, reject) => {
       process.events$.subscribe({
         next: (event) => {
+          if (event.type === 'network') return;
           if (event.seq <= lastSeq) inOrder = false;
           lastSeq = event.seq;
           if (event.type !== 'output') return;
@@ -195,6 +196,7 @@ describe('wire backpressure without client flowControl', () => {
     await new Promise<void>((resolve, reject) => {
       process.events$.subscribe({
         next: (event) => {
+          if (event.type === 'network') return;
           expect(event.seq).toBeGreaterThan(lastSeq);
           lastSeq = event.seq;
           types.push(event.type);

@@ -101,7 +101,7 @@ describe('wire: handshake and envelope', () => {
     const exited = client.messages.find((m) => m.method === 'process/exited');
     expect(exited).toEqual({
       method: 'process/exited',
-      params: { processId: 'proc-1', seq: 1, exitCode: 0 },
+      params: { processId: 'proc-1', seq: 1, exitCode: 0, sandboxDenied: false },
     });
     expect(closed).toEqual({ method: 'process/closed', params: { processId: 'proc-1', seq: 2 } });
   });

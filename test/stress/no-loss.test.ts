@@ -47,6 +47,7 @@ async function runThroughEvents(backend: ExecBackend, index: number, bytes: numb
   await new Promise<void>((resolve, reject) => {
     process.events$.subscribe({
       next(event) {
+        if (event.type === 'network') return;
         if (event.seq !== lastSeq + 1) seqsInOrder = false;
         lastSeq = event.seq;
         lastType = event.type;

@@ -5,7 +5,9 @@
  *
  *   1. opens the files the spec names onto descriptors 3, 4, ... (OPEN records);
  *   2. closes every other descriptor from 3 up (the spec's own among them);
- *   3. [reserved: steps that must run before the filter, such as a network bridge];
+ *   3. starts the managed-network bridge (BRIDGE record, bridge.c) and waits until it listens: it
+ *      must make a Unix socket, which the command's filter forbids, so it runs before step 4, in a
+ *      process of its own that the filter never covers;
  *   4. applies the seccomp program (SECCOMP record): PR_SET_NO_NEW_PRIVS, then seccomp(2);
  *   5. execs PROGRAM with exactly the ARG records as argv (argv[0] included) and exactly the ENV
  *      records as its environment.
@@ -22,6 +24,8 @@
  *     4 OPEN     u32 descriptor, then a path: opened read-only onto that descriptor; descriptors
  *                must be 3, 4, ... in record order
  *     5 SECCOMP  a classic BPF program (struct sock_filter[], 8 bytes each)
+ *     6 BRIDGE   u32 port, u32 token length, the token, then the absolute path of the proxy's Unix
+ *                socket (at most one)
  *   Strings carry no NUL. An unknown tag or version is an error: a server newer than its launcher
  *   fails loudly instead of running a step half-applied.
  *
@@ -41,6 +45,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "bridge.h"
+
 #ifdef __linux__
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -54,6 +60,7 @@
 #define TAG_ENV 3u
 #define TAG_OPEN 4u
 #define TAG_SECCOMP 5u
+#define TAG_BRIDGE 6u
 
 /* Bounds that no honest spec reaches (ARG_MAX is far below), so a bad one cannot exhaust memory. */
 #define SPEC_MAX_BYTES (256u << 20)
@@ -126,6 +133,8 @@ struct spec {
   const unsigned char *seccomp;
   uint32_t seccomp_bytes;
   int has_seccomp;
+  struct bridge_spec bridge;
+  int has_bridge;
 };
 
 static char **append(char **list, size_t *count, char *item) {
@@ -177,6 +186,24 @@ static void parse_spec(const struct buffer *buf, struct spec *spec) {
         spec->seccomp_bytes = length;
         spec->has_seccomp = 1;
         break;
+      case TAG_BRIDGE: {
+        if (spec->has_bridge) fail_spec("more than one BRIDGE");
+        if (length < 8) fail_spec("BRIDGE too short");
+        uint32_t port = u32_at(payload);
+        uint32_t token_length = u32_at(payload + 4);
+        if (port == 0 || port > 65535) fail_spec("BRIDGE port out of range");
+        if (token_length == 0 || token_length > 64 || token_length > length - 8) fail_spec("bad BRIDGE token");
+        spec->bridge.port = (uint16_t)port;
+        spec->bridge.token = string_of(payload + 8, token_length, "BRIDGE token holds NUL");
+        for (const char *c = spec->bridge.token; *c != 0; c++) {
+          if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'))) fail_spec("bad BRIDGE token");
+        }
+        spec->bridge.socket_path =
+            string_of(payload + 8 + token_length, length - 8 - token_length, "BRIDGE path holds NUL");
+        if (spec->bridge.socket_path[0] != '/') fail_spec("BRIDGE path is not absolute");
+        spec->has_bridge = 1;
+        break;
+      }
       default:
         fail_spec("unknown record tag");
     }
@@ -278,6 +305,7 @@ int main(int argc, char **argv) {
 
   open_descriptors(&spec);
   close_from(3 + (int)spec.open_count);
+  if (spec.has_bridge) bridge_start(&spec.bridge);
   apply_seccomp(&spec);
 
   execve(spec.program, spec.argv, spec.envp);

@@ -28,6 +28,9 @@ export const LINUX_PLATFORM_DEFAULTS: readonly string[] = [
 export const PRIVATE_MOUNT_DIR = '/dev/.execvisor';
 /** Where the launcher is inside the sandbox: bwrap's command. */
 export const LAUNCHER_IN_SANDBOX = `${PRIVATE_MOUNT_DIR}/launcher`;
+/** Managed network: where the runtime proxy's Unix socket is inside the sandbox (for the bridge). */
+export const PROXY_SOCKET_NAME = 'net.sock';
+export const PROXY_SOCKET_IN_SANDBOX = `${PRIVATE_MOUNT_DIR}/${PROXY_SOCKET_NAME}`;
 
 export interface BwrapOptions {
   readonly restrictNetwork: boolean;

@@ -30,6 +30,16 @@
  * getpeername, getsockopt, setsockopt, shutdown, and sendto with no address — are allowed. No
  * network socket can be created to use them on, and every call that reaches a new peer (connect,
  * bind, listen, accept, sendto with an address, sendmmsg) stays denied.
+ *
+ * Managed network (`proxied`): the process runs in a network namespace of its own whose only way
+ * out is the bridge on its loopback (127.0.0.1:3128, started by the launcher before this filter),
+ * so it must be able to make TCP connections there. IP sockets (AF_INET, AF_INET6; stream and
+ * datagram, never raw or packet) may be made and connect, bind, listen, accept, sendto and the
+ * mmsg calls are allowed: every address they can reach is inside the namespace. What stays closed
+ * is every other family: no new AF_UNIX socket (so no connect to a host socket by path or abstract
+ * name, the proxy's own socket included: only the bridge may use it), no netlink, packet or vsock
+ * socket. AF_UNIX stream and seqpacket `socketpair` stays allowed as above: a pair is connected and
+ * can address nothing.
  */
 
 export type SeccompArch = 'x86_64' | 'aarch64';
@@ -56,6 +66,9 @@ export const SECCOMP_RET_ERRNO = 0x00050000;
 export const SECCOMP_RET_ALLOW = 0x7fff0000;
 export const EPERM = 1;
 export const AF_UNIX = 1;
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
 /** The socket type without its flags (SOCK_TYPE_MASK in the kernel). */
 const SOCK_TYPE_MASK = 0xf;
@@ -148,9 +161,15 @@ export interface SeccompOptions {
   readonly arch: SeccompArch;
   /** Deny the network syscalls (network policy `restricted`). */
   readonly restrictNetwork: boolean;
+  /**
+   * Managed network (needs `restrictNetwork`): IP sockets and the calls that use them are allowed,
+   * every other socket family is not (see the header). Default false.
+   */
+  readonly proxied?: boolean;
 }
 
-type Label = 'allow' | 'deny' | 'kill' | 'socketArgs' | 'sendtoArgs';
+type Label =
+  'allow' | 'deny' | 'kill' | 'socketArgs' | 'sendtoArgs' | 'ipSocketArgs' | 'ipSocketType' | 'ipAllow';
 type Insn = { readonly label?: Label } & (
   | { readonly op: 'ld'; readonly offset: number }
   | { readonly op: 'and'; readonly k: number }
@@ -205,6 +224,10 @@ function encode(insns: readonly Insn[]): Uint8Array {
 }
 
 export function buildSeccompProgram(options: SeccompOptions): Uint8Array {
+  if (options.proxied === true) {
+    if (!options.restrictNetwork) throw new Error('a proxied seccomp filter restricts the network');
+    return buildProxiedProgram(options.arch);
+  }
   const numbers = SYSCALL_NUMBERS[options.arch];
   const denied = [...(options.restrictNetwork ? NETWORK_SYSCALLS : []), ...ALWAYS_DENIED].map(
     (s) => numbers[s],
@@ -236,6 +259,40 @@ export function buildSeccompProgram(options: SeccompOptions): Uint8Array {
     insns.push({ op: 'jeq', k: 0, jt: null, jf: 'deny' });
     insns.push({ op: 'ret', k: SECCOMP_RET_ALLOW });
   }
+  insns.push({ op: 'ret', k: SECCOMP_RET_ERRNO | EPERM, label: 'deny' });
+  insns.push({ op: 'ret', k: SECCOMP_RET_KILL_PROCESS, label: 'kill' });
+  return encode(insns);
+}
+
+/** The managed-network filter: IP sockets only (see the header). */
+function buildProxiedProgram(arch: SeccompArch): Uint8Array {
+  const numbers = SYSCALL_NUMBERS[arch];
+  const insns: Insn[] = [
+    { op: 'ld', offset: OFFSET_ARCH },
+    { op: 'jeq', k: AUDIT_ARCH[arch], jt: null, jf: 'kill' },
+    { op: 'ld', offset: OFFSET_NR },
+  ];
+  if (arch === 'x86_64') insns.push({ op: 'jge', k: X32_SYSCALL_BIT, jt: 'deny', jf: null });
+  for (const name of ALWAYS_DENIED) insns.push({ op: 'jeq', k: numbers[name], jt: 'deny', jf: null });
+  insns.push({ op: 'jeq', k: numbers.socket, jt: 'ipSocketArgs', jf: null });
+  insns.push({ op: 'jeq', k: numbers.socketpair, jt: 'socketArgs', jf: null });
+  insns.push({ op: 'ret', k: SECCOMP_RET_ALLOW, label: 'allow' });
+  // socket: AF_INET or AF_INET6, stream or datagram.
+  insns.push({ op: 'ld', offset: OFFSET_ARG0_LO, label: 'ipSocketArgs' });
+  insns.push({ op: 'jeq', k: AF_INET, jt: 'ipSocketType', jf: null });
+  insns.push({ op: 'jeq', k: AF_INET6, jt: 'ipSocketType', jf: 'deny' });
+  insns.push({ op: 'ld', offset: OFFSET_ARG1_LO, label: 'ipSocketType' });
+  insns.push({ op: 'and', k: SOCK_TYPE_MASK });
+  insns.push({ op: 'jeq', k: SOCK_STREAM, jt: 'ipAllow', jf: null });
+  insns.push({ op: 'jeq', k: SOCK_DGRAM, jt: 'ipAllow', jf: 'deny' });
+  insns.push({ op: 'ret', k: SECCOMP_RET_ALLOW, label: 'ipAllow' });
+  // socketpair: AF_UNIX, not datagrams (as under `restricted`).
+  insns.push({ op: 'ld', offset: OFFSET_ARG0_LO, label: 'socketArgs' });
+  insns.push({ op: 'jeq', k: AF_UNIX, jt: null, jf: 'deny' });
+  insns.push({ op: 'ld', offset: OFFSET_ARG1_LO });
+  insns.push({ op: 'and', k: SOCK_TYPE_MASK });
+  insns.push({ op: 'jeq', k: SOCK_DGRAM, jt: 'deny', jf: null });
+  insns.push({ op: 'ret', k: SECCOMP_RET_ALLOW });
   insns.push({ op: 'ret', k: SECCOMP_RET_ERRNO | EPERM, label: 'deny' });
   insns.push({ op: 'ret', k: SECCOMP_RET_KILL_PROCESS, label: 'kill' });
   return encode(insns);

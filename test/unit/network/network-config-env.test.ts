@@ -149,8 +149,8 @@ describe('managedNetwork and the plan', () => {
 
   it.each([
     [
-      { loopbackPorts: [0] },
-      'invalid network proxy config: managedNetwork.loopbackPorts[0]: invalid value: integer `0`, expected a port from 1 to 65535',
+      { loopbackPorts: [70000] },
+      'invalid network proxy config: managedNetwork.loopbackPorts[0]: invalid value: integer `70000`, expected u16',
     ],
     [
       { loopbackPorts: '3128' },
@@ -174,6 +174,14 @@ describe('managedNetwork and the plan', () => {
     const config = parseNetworkProxyLaunchConfig({ proxy })!;
     expect(planManagedNetwork({ enforceManagedNetwork: true, networkProxy: config })).toEqual({
       kind: 'proxied',
+      config,
+    });
+  });
+
+  it('a proxy config that is not enforced is advisory (the variables only), as in the reference', () => {
+    const config = parseNetworkProxyLaunchConfig({ proxy })!;
+    expect(planManagedNetwork({ enforceManagedNetwork: false, networkProxy: config })).toEqual({
+      kind: 'advisory',
       config,
     });
   });

@@ -82,12 +82,6 @@ const rows: Row[] = [
     domains: { 'api.example.com': 'allow', '*.example.com': 'deny' },
     expect: 'denied',
   },
-  {
-    name: 'deny * beats everything',
-    host: 'example.com',
-    domains: { 'example.com': 'allow', '*': 'deny' },
-    expect: 'denied',
-  },
   { name: 'no domains at all', host: 'example.com', domains: null, expect: 'not_allowed' },
   { name: 'empty domains', host: 'example.com', domains: {}, expect: 'not_allowed' },
   {
@@ -785,6 +779,12 @@ describe('compiling a policy', () => {
     ['[::1', 'invalid network proxy config: domain pattern "[::1" is not a valid host'],
   ])('refuses %j', (pattern, message) => {
     expect(compileError({ [pattern]: 'allow' })).toBe(message);
+  });
+
+  it('refuses a global deny with the reference text (leaving hosts out already denies them)', () => {
+    expect(compileError({ 'example.com': 'allow', '*': 'deny' })).toBe(
+      'invalid network proxy config: invalid value for network.denied_domains: * (allowed exact hosts or scoped wildcards like *.example.com or **.example.com)',
+    );
   });
 
   it('normalizes what it keeps', () => {

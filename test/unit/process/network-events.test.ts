@@ -1,10 +1,12 @@
 /**
- * Managed-network decisions on a process: interleaved on `activity$` without a seq of their own
- * (output seqs stay dense, `events$` is unchanged), denials kept for `info()`.
+ * Managed-network decisions on a process: interleaved on `events$` without a seq of their own
+ * (output seqs stay dense, `read` never returns them), on the runtime's log and on a client's
+ * follower log alike; denials kept for `info()`; `sandboxDenied` on reads and on the exit.
  */
 import { describe, expect, it } from 'vitest';
 import type { ActorEvent, ProcessControl } from '../../../src/actor/messages.js';
 import type { NetworkPolicyDecision, ProcessActivity } from '../../../src/core/types.js';
+import { OutputLog } from '../../../src/process/output-log.js';
 import { ProcessHandle } from '../../../src/process/process-handle.js';
 
 const control: ProcessControl = {
@@ -59,7 +61,7 @@ const shape = (event: ProcessActivity) =>
 function collect(handle: ProcessHandle) {
   const seen: string[] = [];
   let complete = false;
-  const subscription = handle.activity$.subscribe({
+  const subscription = handle.events$.subscribe({
     next: (event) => seen.push(shape(event)),
     complete: () => (complete = true),
   });
@@ -71,7 +73,11 @@ describe('network decisions of a process', () => {
     const handle = runningHandle();
     const live = collect(handle);
     const plainSeqs: number[] = [];
-    handle.events$.subscribe((event) => plainSeqs.push(event.seq));
+    const ordinals: number[] = [];
+    handle.events$.subscribe((event) => {
+      if (event.type === 'network') ordinals.push(event.ordinal);
+      else plainSeqs.push(event.seq);
+    });
     handle.applyEvent(output('a'));
     handle.recordNetworkDecision(decision('x.example', 'deny'));
     handle.applyEvent(output('b'));
@@ -88,6 +94,17 @@ describe('network decisions of a process', () => {
     ]);
     expect(live.isComplete()).toBe(true);
     expect(plainSeqs).toEqual([1, 2, 3, 4]);
+    expect(ordinals).toEqual([1, 2]);
+  });
+
+  it('are never returned by read: its seqs stay dense', async () => {
+    const handle = runningHandle();
+    handle.applyEvent(output('a'));
+    handle.recordNetworkDecision(decision('x.example', 'deny'));
+    handle.applyEvent(output('b'));
+    const read = await handle.read();
+    expect(read.chunks.map((chunk) => chunk.seq)).toEqual([1, 2]);
+    expect(read.nextSeq).toBe(3);
   });
 
   it('replay in place for a late subscriber, open or closed', () => {
@@ -153,12 +170,80 @@ describe('network decisions of a process', () => {
     expect(seen[0]).toBe('net(h44.example@0)');
   });
 
-  it('an unsubscribed activity$ stops both sources', () => {
+  it('an unsubscribed events$ gets nothing more', () => {
     const handle = runningHandle();
     const { seen, subscription } = collect(handle);
     subscription.unsubscribe();
     handle.applyEvent(output('a'));
     handle.recordNetworkDecision(decision('x.example', 'deny'));
     expect(seen).toEqual([]);
+  });
+});
+
+describe('network decisions on a follower log (the client side)', () => {
+  const follower = () =>
+    new OutputLog({
+      retainedBytes: 1 << 20,
+      // Never asked in these cases: every seq arrives in order.
+      catchUpRead: () => Promise.reject(new Error('no catch-up expected')),
+    });
+  const out = (seq: number, text: string) =>
+    ({ type: 'output', seq, stream: 'stdout', chunk: new TextEncoder().encode(text) }) as const;
+
+  it('places a decision after the output notified before it, live and on replay', () => {
+    const log = follower();
+    const seen: string[] = [];
+    log.events$.subscribe((event) => seen.push(shape(event)));
+    log.receive(out(1, 'a'));
+    log.receiveNetwork(decision('x.example', 'deny'));
+    log.receive(out(2, 'b'));
+    log.receive({ type: 'exited', seq: 3, exitCode: 1, sandboxDenied: true });
+    log.receive({ type: 'closed', seq: 4 });
+    expect(seen).toEqual(['out#1(a)', 'net(x.example@1)', 'out#2(b)', 'exited#3', 'closed#4']);
+    const replay: string[] = [];
+    log.events$.subscribe((event) => replay.push(shape(event)));
+    expect(replay).toEqual(seen);
+  });
+});
+
+describe('sandboxDenied of a process', () => {
+  it('is false while running, and after exit 0', async () => {
+    const handle = runningHandle();
+    handle.applyEvent(output('permission denied\n'));
+    expect((await handle.read()).sandboxDenied).toBe(false);
+    handle.applyEvent({ type: 'exited', exitCode: 0 });
+    expect((await handle.read()).sandboxDenied).toBe(false);
+  });
+
+  it('is true after a proxy denial and a failure, on the exit event and on reads', async () => {
+    const handle = runningHandle();
+    handle.useManagedNetwork();
+    const exits: (boolean | undefined)[] = [];
+    handle.events$.subscribe((event) => {
+      if (event.type === 'exited') exits.push(event.sandboxDenied);
+    });
+    handle.recordNetworkDecision(decision('x.example', 'deny'));
+    handle.applyEvent({ type: 'exited', exitCode: 22 });
+    handle.applyEvent({ type: 'closed' });
+    expect(exits).toEqual([true]);
+    expect((await handle.read()).sandboxDenied).toBe(true);
+  });
+
+  it('reads the output of a sandboxed process, not of an unsandboxed one', async () => {
+    const sandboxed = new ProcessHandle({
+      processId: 'p2',
+      tty: false,
+      retainedBytes: 1 << 20,
+      flowControl: null,
+      now: () => 0,
+    });
+    sandboxed.markRunning(4243, 'linux-seccomp', 1, control, () => undefined);
+    sandboxed.applyEvent(output('sh: 1: cannot create /x: Read-only file system\n'));
+    sandboxed.applyEvent({ type: 'exited', exitCode: 2 });
+    expect((await sandboxed.read()).sandboxDenied).toBe(true);
+    const plain = runningHandle();
+    plain.applyEvent(output('sh: 1: cannot create /x: Read-only file system\n'));
+    plain.applyEvent({ type: 'exited', exitCode: 2 });
+    expect((await plain.read()).sandboxDenied).toBe(false);
   });
 });

@@ -59,7 +59,9 @@ function follower(source: () => { events: readonly ProcessEvent[]; firstRetained
   const seen: ProcessEvent[] = [];
   const state = { completed: false, error: undefined as unknown };
   log.events$.subscribe({
-    next: (event) => seen.push(event),
+    next: (event) => {
+      if (event.type !== 'network') seen.push(event);
+    },
     complete: () => (state.completed = true),
     error: (error: unknown) => (state.error = error),
   });
@@ -124,7 +126,9 @@ describe('OutputLog follower', () => {
       },
     });
     const seen: ProcessEvent[] = [];
-    log.events$.subscribe((event) => seen.push(event));
+    log.events$.subscribe((event) => {
+      if (event.type !== 'network') seen.push(event);
+    });
     log.receive(output(2, 'b')); // a gap before it: the catch-up starts
     log.receive(output(3, 'c')); // arrives while the read is out
     log.receive(output(4, 'd'));
@@ -197,7 +201,9 @@ describe('OutputLog follower', () => {
     const later: ProcessEvent[] = [];
     let laterError: unknown;
     log.events$.subscribe({
-      next: (event) => later.push(event),
+      next: (event) => {
+        if (event.type !== 'network') later.push(event);
+      },
       error: (error: unknown) => (laterError = error),
     });
     expect(shape(later)).toEqual(['1:a']);

@@ -143,6 +143,62 @@ describe.each<SeccompArch>(['x86_64', 'aarch64'])('seccomp filter for %s', (arch
   });
 });
 
+describe.each<SeccompArch>(['x86_64', 'aarch64'])('proxied seccomp filter for %s', (arch) => {
+  const proxied = buildSeccompProgram({ arch, restrictNetwork: true, proxied: true });
+  const nr = SYSCALL_NUMBERS[arch];
+  const audit = AUDIT_ARCH[arch];
+  const [AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_VSOCK] = [1n, 2n, 10n, 16n, 17n, 40n];
+  const [STREAM, DGRAM, RAW, SEQPACKET, PACKET] = [1n, 2n, 3n, 5n, 10n];
+  const FLAGS = 0o2000000n | 0o4000n; // SOCK_CLOEXEC | SOCK_NONBLOCK
+
+  it('allows IP stream and datagram sockets (the namespace holds only its loopback and the bridge)', () => {
+    for (const family of [AF_INET, AF_INET6]) {
+      expect(runFilter(proxied, audit, nr.socket, [family, STREAM])).toBe(SECCOMP_RET_ALLOW);
+      expect(runFilter(proxied, audit, nr.socket, [family, STREAM | FLAGS])).toBe(SECCOMP_RET_ALLOW);
+      expect(runFilter(proxied, audit, nr.socket, [family, DGRAM])).toBe(SECCOMP_RET_ALLOW);
+    }
+  });
+
+  it('refuses raw and packet sockets, and every other family, AF_UNIX included', () => {
+    for (const family of [AF_INET, AF_INET6]) {
+      expect(runFilter(proxied, audit, nr.socket, [family, RAW]), 'raw').toBe(EPERM_VERDICT);
+      expect(runFilter(proxied, audit, nr.socket, [family, PACKET]), 'packet').toBe(EPERM_VERDICT);
+    }
+    for (const family of [AF_UNIX, AF_NETLINK, AF_PACKET, AF_VSOCK]) {
+      expect(runFilter(proxied, audit, nr.socket, [family, STREAM]), String(family)).toBe(EPERM_VERDICT);
+    }
+  });
+
+  it('keeps AF_UNIX stream and seqpacket socket pairs, not datagram ones', () => {
+    expect(runFilter(proxied, audit, nr.socketpair, [AF_UNIX, STREAM | FLAGS])).toBe(SECCOMP_RET_ALLOW);
+    expect(runFilter(proxied, audit, nr.socketpair, [AF_UNIX, SEQPACKET])).toBe(SECCOMP_RET_ALLOW);
+    expect(runFilter(proxied, audit, nr.socketpair, [AF_UNIX, DGRAM])).toBe(EPERM_VERDICT);
+    expect(runFilter(proxied, audit, nr.socketpair, [AF_INET, STREAM])).toBe(EPERM_VERDICT);
+  });
+
+  it('allows the calls that use a socket (they reach only the namespace)', () => {
+    for (const name of ['connect', 'bind', 'listen', 'accept', 'accept4', 'sendmmsg', 'recvmmsg'] as const) {
+      expect(runFilter(proxied, audit, nr[name]), name).toBe(SECCOMP_RET_ALLOW);
+    }
+    expect(runFilter(proxied, audit, nr.sendto, [3n, 0x1000n, 5n, 0n, 0x7ffd0000n, 16n])).toBe(
+      SECCOMP_RET_ALLOW,
+    );
+  });
+
+  it('still denies ptrace and io_uring, x32 numbers, and kills another ABI', () => {
+    for (const name of ['ptrace', 'io_uring_setup', 'io_uring_enter', 'io_uring_register'] as const) {
+      expect(runFilter(proxied, audit, nr[name]), name).toBe(EPERM_VERDICT);
+    }
+    const other = arch === 'x86_64' ? AUDIT_ARCH.aarch64 : AUDIT_ARCH.x86_64;
+    expect(runFilter(proxied, other, 0)).toBe(SECCOMP_RET_KILL_PROCESS);
+    if (arch === 'x86_64') expect(runFilter(proxied, audit, 0x40000000 + 41)).toBe(EPERM_VERDICT);
+  });
+
+  it('is only built restricting the network', () => {
+    expect(() => buildSeccompProgram({ arch, restrictNetwork: false, proxied: true })).toThrow(/restricts/);
+  });
+});
+
 describe('seccomp filter x32 guard', () => {
   it('denies x32 syscall numbers on x86_64', () => {
     const program = buildSeccompProgram({ arch: 'x86_64', restrictNetwork: false });

@@ -3,7 +3,9 @@
  * `encodeLaunchSpec`: exact argv and env, descriptors opened onto 3, 4, …, everything else closed,
  * and the error lines and exit statuses of each failing step.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { connect, createServer, type Socket } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,4 +134,145 @@ describe.skipIf(!built)('execvisor-launcher', () => {
     expect(usage.status).toBe(126);
     expect(usage.stderr).toMatch(/^usage: execvisor-launcher/);
   });
+});
+
+/** A spec with a BRIDGE record written by hand (the encoder refuses bad ones). */
+function withBridge(port: number, token: string, path: string, extra: Buffer = Buffer.alloc(0)): Buffer {
+  const good = Buffer.from(encodeLaunchSpec({ program: '/bin/true', argv: ['true'], env: {} }));
+  const payload = Buffer.concat([Buffer.alloc(8), Buffer.from(token, 'latin1'), Buffer.from(path)]);
+  payload.writeUInt32LE(port, 0);
+  payload.writeUInt32LE(token.length, 4);
+  const header = Buffer.alloc(8);
+  header.writeUInt32LE(6, 0);
+  header.writeUInt32LE(payload.length, 4);
+  return Buffer.concat([good, header, payload, extra]);
+}
+
+const TOKEN = '0123456789abcdef0123456789abcdef';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}
+
+describe.skipIf(!built)('execvisor-launcher: the managed-network bridge', () => {
+  it('refuses a bad BRIDGE record', () => {
+    const cases: [Buffer, string][] = [
+      [withBridge(0, TOKEN, '/x.sock'), 'BRIDGE port out of range'],
+      [withBridge(70000, TOKEN, '/x.sock'), 'BRIDGE port out of range'],
+      [withBridge(3128, 'NOT-HEX', '/x.sock'), 'bad BRIDGE token'],
+      [withBridge(3128, TOKEN, 'relative.sock'), 'BRIDGE path is not absolute'],
+    ];
+    const twice = withBridge(3128, TOKEN, '/x.sock');
+    cases.push([
+      Buffer.concat([twice, twice.subarray(twice.length - (8 + 8 + TOKEN.length + 7))]),
+      'more than one BRIDGE',
+    ]);
+    for (const [bytes, what] of cases) {
+      const result = launchFile(bytes);
+      expect(result.stderr).toBe(`execvisor-launcher: spec: ${what}: Invalid argument (os error 22)\n`);
+      expect(result.status).toBe(126);
+    }
+  });
+
+  it('reports a bridge that cannot listen, and runs nothing', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const { port } = busy.address() as { port: number };
+    try {
+      const result = launchFile({
+        program: '/bin/echo',
+        argv: ['echo', 'ran'],
+        env: {},
+        bridge: { port, token: TOKEN, socketPath: join(dir, 'none.sock') },
+      });
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toBe(
+        'execvisor-launcher: bridge: listen on 127.0.0.1: Address already in use (os error 98)\n',
+      );
+      expect(result.status).toBe(126);
+    } finally {
+      busy.close();
+    }
+  });
+
+  it.runIf(seccompArchOf(process.arch) !== null)(
+    'forwards to the proxy socket, preamble first, for a command under the proxied filter, and exits with it',
+    async () => {
+      const arch = seccompArchOf(process.arch)!;
+      const socketPath = join(dir, 'proxy.sock');
+      const preambles: string[] = [];
+      const proxy = createServer((socket: Socket) => {
+        let seen = '';
+        socket.on('data', (chunk: Buffer) => {
+          seen += chunk.toString('latin1');
+          const end = seen.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          preambles.push(seen.slice(0, seen.indexOf('\n')));
+          socket.end('HTTP/1.0 200 OK\r\n\r\nthrough the bridge');
+        });
+        socket.on('error', () => undefined);
+      });
+      await new Promise<void>((resolve) => proxy.listen(socketPath, resolve));
+      const port = await freePort();
+      try {
+        const file = join(dir, 'bridge-spec');
+        writeFileSync(
+          file,
+          encodeLaunchSpec({
+            program: '/usr/bin/perl',
+            argv: [
+              'perl',
+              '-e',
+              [
+                'use IO::Socket::INET; use Socket;',
+                `my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:${port}") or die "tcp: $!";`,
+                'print $s "GET / HTTP/1.0\\r\\n\\r\\n"; local $/; print scalar <$s>; print "\\n";',
+                // The command itself cannot make a Unix socket to reach the proxy directly.
+                'print socket(my $u, PF_UNIX, SOCK_STREAM, 0) ? "unix:made" : "unix:refused:" . ($!+0);',
+              ].join(' '),
+            ],
+            env: {},
+            seccomp: buildSeccompProgram({ arch, restrictNetwork: true, proxied: true }),
+            bridge: { port, token: TOKEN, socketPath },
+          }),
+        );
+        const child = spawn(launcher, ['--path', file], { stdio: ['ignore', 'pipe', 'pipe'], env: {} });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
+        child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
+        const [code] = (await once(child, 'close')) as [number | null];
+        expect(stderr).toBe('');
+        expect(code).toBe(0);
+        expect(stdout).toBe('HTTP/1.0 200 OK\r\n\r\nthrough the bridge\nunix:refused:1');
+        expect(preambles).toHaveLength(1);
+        expect(preambles[0]).toMatch(new RegExp(`^EXECVISOR-NET/1 ${TOKEN} 127\\.0\\.0\\.1:\\d+$`));
+        // The bridge watched the command: with it gone, nothing listens on the port any more.
+        let gone = false;
+        const deadline = Date.now() + 5_000;
+        while (!gone && Date.now() < deadline) gone = await refused(port);
+        expect(gone).toBe(true);
+      } finally {
+        proxy.close();
+      }
+    },
+  );
 });
