@@ -23,6 +23,7 @@ import {
   clientNotifications,
   dialectOf,
   handshakeFamily,
+  requestMethods,
   requestMethodsByName,
   type MethodScope,
 } from '../rpc/methods.js';
@@ -74,6 +75,8 @@ export class Connection implements ConnectionState {
   readonly #metrics: ServerMetrics;
   readonly #logger: ServerLogger;
   #forwarder: NotificationForwarder | null = null;
+  /** Requests being handled, long-poll reads aside: a graceful shutdown answers them first. */
+  readonly #answering = new Set<Promise<unknown>>();
   #closed = false;
   #handshakeTimer: NodeJS.Timeout | null = null;
   readonly #closedPromise: Promise<void>;
@@ -114,6 +117,21 @@ export class Connection implements ConnectionState {
 
   get peer(): string {
     return this.#transport.peer;
+  }
+
+  /**
+   * Settles once every request in hand (a long-poll `process/read` aside) has been answered, or
+   * after `timeoutMs`: a server going away answers what it was asked (a `process/write` whose
+   * process exited meanwhile, say) before it closes.
+   */
+  async answered(timeoutMs: number): Promise<void> {
+    if (this.#answering.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#answering]),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
   }
 
   /** Server shutdown: close the transport; the session is released by the close handler. */
@@ -227,7 +245,7 @@ export class Connection implements ConnectionState {
       this.#sendError(id, method, error, dialect);
       return;
     }
-    outcome.then(
+    const sent = outcome.then(
       (result) => {
         answered(true);
         this.#send(encodeResult(id, result));
@@ -237,6 +255,10 @@ export class Connection implements ConnectionState {
         this.#sendError(id, method, error, dialect);
       },
     );
+    if (method !== requestMethods.read.name) {
+      this.#answering.add(sent);
+      void sent.finally(() => this.#answering.delete(sent));
+    }
   }
 
   #checkHandshake(scope: MethodScope): void {

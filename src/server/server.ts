@@ -49,6 +49,8 @@ export interface ExecServer {
 const DRAIN_TERMINATE_GRACE_MS = 2_000;
 /** How long terminated processes get to report their close before the shutdown goes on. */
 const DRAIN_CLOSE_WAIT_MS = 3_000;
+/** How long a shutdown waits for the answers to requests in hand before it closes connections. */
+const SHUTDOWN_ANSWER_WAIT_MS = 1_000;
 /** setTimeout fires at once past this. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -157,6 +159,7 @@ function startStdio(shared: Shared): ExecServer {
   resolved.logger.info({}, 'serving one connection on stdio');
   let closing: Promise<void> | null = null;
   const shutdown = async () => {
+    await connection.answered(SHUTDOWN_ANSWER_WAIT_MS);
     connection.shutdown();
     await connection.closed;
     await registry.closeAll();
@@ -298,6 +301,7 @@ async function startWebSocket(shared: Shared, listen: WsListenAddress): Promise<
     // with 503, so a load balancer learns the server is going rather than finding it gone. (During
     // a drain, before this, upgrades are still accepted: a client may resume its session to watch
     // its processes end.)
+    await Promise.all([...connections].map((c) => c.answered(SHUTDOWN_ANSWER_WAIT_MS)));
     for (const connection of connections) connection.shutdown();
     await Promise.all([...connections].map((c) => c.closed));
     await registry.closeAll();

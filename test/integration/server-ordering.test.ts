@@ -19,7 +19,11 @@ import { RawClient } from '../helpers/raw-ws.js';
 const encoder = new TextEncoder();
 
 /** A process that printed `text` and exited 0 before anyone looked. */
-function finishedProcess(processId: string, text: string): ExecProcess {
+function finishedProcess(
+  processId: string,
+  text: string,
+  write: ExecProcess['write'] = () => Promise.resolve('stdinClosed'),
+): ExecProcess {
   const events: ProcessEvent[] = [
     { type: 'output', seq: 1, stream: 'stdout', chunk: encoder.encode(text) },
     { type: 'exited', seq: 2, exitCode: 0 },
@@ -59,7 +63,7 @@ function finishedProcess(processId: string, text: string): ExecProcess {
         firstRetainedSeq: 1,
       });
     },
-    write: () => Promise.resolve('stdinClosed'),
+    write,
     closeStdin: () => Promise.resolve(),
     resize: () => Promise.resolve(),
     signal: () => Promise.resolve(),
@@ -69,7 +73,7 @@ function finishedProcess(processId: string, text: string): ExecProcess {
   };
 }
 
-function fakeRuntime(): ServerRuntime {
+function fakeRuntime(write?: ExecProcess['write']): ServerRuntime {
   return {
     session(): RuntimeSession {
       const processes = new Map<string, ExecProcess>();
@@ -78,7 +82,7 @@ function fakeRuntime(): ServerRuntime {
         start(options: StartOptions) {
           const id = options.processId!;
           if (processes.has(id)) return Promise.reject(new DuplicateProcessError(id));
-          const process = finishedProcess(id, `ran ${options.argv.join(' ')}`);
+          const process = finishedProcess(id, `ran ${options.argv.join(' ')}`, write);
           processes.set(id, process);
           return Promise.resolve(process);
         },
@@ -138,4 +142,27 @@ it('lets the client handle notifications that precede the start response', async
   expect(await process.exited).toBe(0);
   await process.closed;
   expect(process.info()).toMatchObject({ pid: 4242, exited: true, closed: true });
+});
+
+it('answers a request in hand before a shutdown closes the connection', async () => {
+  let finishWrite!: () => void;
+  const writing = new Promise<void>((resolve) => (finishWrite = resolve));
+  let written!: () => void;
+  const writeArrived = new Promise<void>((resolve) => (written = resolve));
+  const runtime = fakeRuntime(async () => {
+    written();
+    await writing;
+    return 'stdinClosed';
+  });
+  const server = await startServer({ runtime });
+  const client = await ExecServerClient.connect(server.url, { clientName: 'shutdown' });
+  cleanups.push(() => client.close());
+  const process = await client.start({ processId: 'w', argv: ['cat'], cwd: '/', env: {} });
+  const write = process.write('late\n');
+  await writeArrived;
+  // The server is asked to go while the write is in hand; the write then completes.
+  const closing = server.close();
+  finishWrite();
+  await expect(write).resolves.toBeDefined();
+  await closing;
 });
