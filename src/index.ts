@@ -57,6 +57,7 @@ export type {
   NetworkProxyRuntimeOptions,
   NetworkProxySettingsOption,
 } from './core/network-options.js';
+export { managedNetworkProxy } from './core/network-options.js';
 export { ExecServerClient } from './client/exec-server-client.js';
 export type { ClientConnectionState, ExecServerClientOptions } from './client/exec-server-client.js';
 export { RemoteProcess } from './client/remote-process.js';

@@ -10,6 +10,7 @@ import { NetworkProxy, parseNetworkProxyLaunchConfig } from '../../src/network/i
 import { now, withTimeout } from '../lib/clock.js';
 import { alternate, latencyRows, roundsOf, row, type MetricRow, type Scenario } from '../lib/scenario.js';
 import { quantile } from '../lib/stats.js';
+import { managedNetworkProxy } from '../../src/core/network-options.js';
 
 function get(port: number, path: string, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -65,19 +66,7 @@ export const networkProxy: Scenario = {
     const proxy = await NetworkProxy.start();
     const lease = proxy.register({
       processId: 'bench',
-      config: parseNetworkProxyLaunchConfig({
-        proxy: {
-          enabled: true,
-          enableSocks5: true,
-          enableSocks5Udp: false,
-          allowUpstreamProxy: false,
-          dangerouslyAllowAllUnixSockets: false,
-          mode: 'full',
-          domains: { '127.0.0.1': 'allow' },
-          unixSockets: null,
-          allowLocalBinding: false,
-        },
-      })!,
+      config: parseNetworkProxyLaunchConfig(managedNetworkProxy({ '127.0.0.1': 'allow' }))!,
     });
     const proxyPort = await lease.listenLoopback();
     const host = `127.0.0.1:${originPort}`;

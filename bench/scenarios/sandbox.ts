@@ -19,6 +19,7 @@ import {
   type ScenarioContext,
 } from '../lib/scenario.js';
 import { quantile } from '../lib/stats.js';
+import { managedNetworkProxy } from '../../src/core/network-options.js';
 
 const SANDBOX = {
   mode: 'require',
@@ -90,18 +91,7 @@ export const sandboxOverhead: Scenario = {
   },
 };
 
-const NETWORK_PROXY = {
-  proxy: {
-    enabled: true,
-    enableSocks5: true,
-    enableSocks5Udp: false,
-    allowUpstreamProxy: false,
-    dangerouslyAllowAllUnixSockets: false,
-    mode: 'full',
-    domains: { 'example.com': 'allow' },
-    allowLocalBinding: false,
-  },
-} as const;
+const NETWORK_PROXY = managedNetworkProxy({ 'example.com': 'allow' });
 
 export const sandboxProxyOverhead: Scenario = {
   name: 'sandbox-proxy',

@@ -40,6 +40,34 @@ export interface NetworkProxyOption {
 }
 
 /**
+ * A `networkProxy` with every required member at its usual value (SOCKS5 on, UDP, upstream
+ * proxies and Unix sockets off, `full` mode, no local binding) and `domains` as given; `proxy`
+ * overrides any of them. Spelling the upstream shape out in full is what the wire needs; this is
+ * the short form for code.
+ */
+export function managedNetworkProxy(
+  domains: Readonly<Record<string, DomainPermissionOption>> | null,
+  proxy: Partial<NetworkProxySettingsOption> = {},
+  rest: Omit<NetworkProxyOption, 'proxy'> = {},
+): NetworkProxyOption {
+  return {
+    ...rest,
+    proxy: {
+      enabled: true,
+      enableSocks5: true,
+      enableSocks5Udp: false,
+      allowUpstreamProxy: false,
+      dangerouslyAllowAllUnixSockets: false,
+      mode: 'full',
+      domains,
+      unixSockets: null,
+      allowLocalBinding: false,
+      ...proxy,
+    },
+  };
+}
+
+/**
  * A domain policy on its own (for `http/request`, see `startServer`'s `httpNetworkPolicy`): the
  * members of `networkProxy.proxy` that decide, with the same meaning.
  */

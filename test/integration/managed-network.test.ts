@@ -33,6 +33,7 @@ import {
   startTlsOrigin,
 } from '../helpers/network-fixtures.js';
 import { eventually, isDead, withDescendants } from '../helpers/process.js';
+import { managedNetworkProxy } from '../../src/core/network-options.js';
 
 const available = bwrapAvailable() && commandAvailable('curl') && commandAvailable('openssl');
 const READ_ONLY: SandboxOptions = { mode: 'require', policy: { type: 'read-only' } };
@@ -42,20 +43,7 @@ function proxy(
   domains: Record<string, 'allow' | 'deny'> | null,
   extra: Partial<NetworkProxyOption['proxy']> = {},
 ): NetworkProxyOption {
-  return {
-    proxy: {
-      enabled: true,
-      enableSocks5: true,
-      enableSocks5Udp: false,
-      allowUpstreamProxy: false,
-      dangerouslyAllowAllUnixSockets: false,
-      mode: 'full',
-      domains,
-      unixSockets: null,
-      allowLocalBinding: false,
-      ...extra,
-    },
-  };
+  return managedNetworkProxy(domains, extra);
 }
 
 interface Ran {

@@ -11,6 +11,7 @@ import { startServer, type ExecServer } from '../../src/server/index.js';
 import { parsePrometheusText, sampleValue, type Family } from '../helpers/prometheus.js';
 import { commandAvailable, startOrigin } from '../helpers/network-fixtures.js';
 import { RawClient } from '../helpers/raw-ws.js';
+import { managedNetworkProxy } from '../../src/core/network-options.js';
 
 const CWD = tmpdir();
 const ENV = { PATH: '/usr/bin:/bin' };
@@ -128,18 +129,7 @@ describe('GET /metrics', () => {
         argv: ['curl', '-sS', '-m', '10', `http://localhost:${origin.port}/`],
         cwd: CWD,
         env: ENV,
-        networkProxy: {
-          proxy: {
-            enabled: true,
-            enableSocks5: false,
-            enableSocks5Udp: false,
-            allowUpstreamProxy: false,
-            dangerouslyAllowAllUnixSockets: false,
-            mode: 'full',
-            domains: { '127.0.0.1': 'allow' },
-            allowLocalBinding: false,
-          },
-        },
+        networkProxy: managedNetworkProxy({ '127.0.0.1': 'allow' }, { enableSocks5: false }),
       });
       await refused.closed;
       const raw = await RawClient.open(server.url);

@@ -30,24 +30,15 @@ import {
   startOrigin,
   startTlsOrigin,
 } from '../helpers/network-fixtures.js';
+import { managedNetworkProxy, type NetworkProxySettingsOption } from '../../src/core/network-options.js';
 
 const available = commandAvailable('curl') && commandAvailable('openssl');
 
-function config(domains: Record<string, 'allow' | 'deny'> | null, extra: Record<string, unknown> = {}) {
-  return parseNetworkProxyLaunchConfig({
-    proxy: {
-      enabled: true,
-      enableSocks5: true,
-      enableSocks5Udp: false,
-      allowUpstreamProxy: false,
-      dangerouslyAllowAllUnixSockets: false,
-      mode: 'full',
-      domains,
-      unixSockets: null,
-      allowLocalBinding: false,
-      ...extra,
-    },
-  })!;
+function config(
+  domains: Record<string, 'allow' | 'deny'> | null,
+  extra: Partial<NetworkProxySettingsOption> = {},
+) {
+  return parseNetworkProxyLaunchConfig(managedNetworkProxy(domains, extra))!;
 }
 
 const cleanups: (() => Promise<void> | void)[] = [];

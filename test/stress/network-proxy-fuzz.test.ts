@@ -18,6 +18,7 @@ import {
   parseNetworkProxyLaunchConfig,
   type ProxyLease,
 } from '../../src/network/index.js';
+import { managedNetworkProxy } from '../../src/core/network-options.js';
 
 const RUNS = 100;
 const PER_RUN = 30;
@@ -45,20 +46,10 @@ beforeAll(async () => {
   });
   lease = proxy.register({
     processId: 'fuzzed',
-    config: parseNetworkProxyLaunchConfig({
-      proxy: {
-        enabled: true,
-        enableSocks5: true,
-        enableSocks5Udp: false,
-        allowUpstreamProxy: false,
-        dangerouslyAllowAllUnixSockets: false,
-        mode: 'full',
-        // Only the origin is reachable: loopback by exact entry, on the origin's port in practice.
-        domains: { '127.0.0.1': 'allow', 'allowed.example': 'allow', '*.evil.example': 'deny' },
-        unixSockets: null,
-        allowLocalBinding: false,
-      },
-    })!,
+    config: parseNetworkProxyLaunchConfig(
+      // Only the origin is reachable: loopback by exact entry, on the origin's port in practice.
+      managedNetworkProxy({ '127.0.0.1': 'allow', 'allowed.example': 'allow', '*.evil.example': 'deny' }),
+    )!,
     onDecision: (decision) => decisions.push(decision),
   });
   port = await lease.listenLoopback();
