@@ -607,7 +607,7 @@ export class NetworkProxy {
       try {
         lease.onDecision?.(record);
       } catch (error) {
-        this.#options.logger.error({ error: String(error) }, 'network proxy: a decision listener threw');
+        this.#options.logger.error({ err: error }, 'network proxy: a decision listener threw');
       }
       this.#decisions.next(record);
     }
@@ -711,7 +711,7 @@ export class NetworkProxy {
       const rest = pending.subarray(parsed.consumed);
       this.#socksConnect(socket, connection, parsed.value.host, parsed.value.port, rest).catch(
         (error: unknown) => {
-          this.#options.logger.error({ error: String(error) }, 'network proxy: SOCKS5 session failed');
+          this.#options.logger.error({ err: error }, 'network proxy: SOCKS5 session failed');
           socket.destroy();
         },
       );
@@ -787,7 +787,7 @@ export class NetworkProxy {
       }
     });
     this.#forward(req, res, connection, expectsContinue).catch((error: unknown) => {
-      this.#options.logger.error({ error: String(error) }, 'network proxy: request failed');
+      this.#options.logger.error({ err: error }, 'network proxy: request failed');
       res.destroy();
     });
   }
@@ -876,6 +876,14 @@ export class NetworkProxy {
   }
 
   #onConnect(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    this.#takeOver(socket, 'CONNECT', (connection) => this.#tunnel(req, socket, head, connection));
+  }
+
+  /**
+   * A CONNECT or an upgrade leaves HTTP parsing for a byte splice: no headers deadline and no
+   * socket timeout from here on (the splice keeps its own idle rule).
+   */
+  #takeOver(socket: Socket, what: string, run: (connection: Connection) => Promise<void>): void {
     const connection = this.#connectionOf(socket);
     if (connection === undefined) {
       socket.destroy();
@@ -884,8 +892,8 @@ export class NetworkProxy {
     connection.spliced = true;
     this.#clearDeadline(connection);
     socket.setTimeout(0);
-    this.#tunnel(req, socket, head, connection).catch((error: unknown) => {
-      this.#options.logger.error({ error: String(error) }, 'network proxy: CONNECT failed');
+    run(connection).catch((error: unknown) => {
+      this.#options.logger.error({ err: error }, `network proxy: ${what} failed`);
       socket.destroy();
     });
   }
@@ -960,18 +968,7 @@ export class NetworkProxy {
   }
 
   #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    const connection = this.#connectionOf(socket);
-    if (connection === undefined) {
-      socket.destroy();
-      return;
-    }
-    connection.spliced = true;
-    this.#clearDeadline(connection);
-    socket.setTimeout(0);
-    this.#upgrade(req, socket, head, connection).catch((error: unknown) => {
-      this.#options.logger.error({ error: String(error) }, 'network proxy: upgrade failed');
-      socket.destroy();
-    });
+    this.#takeOver(socket, 'upgrade', (connection) => this.#upgrade(req, socket, head, connection));
   }
 
   /** An `Upgrade` request (WebSocket over a plain-HTTP proxy): decided like a request, then spliced. */
