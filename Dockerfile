@@ -7,7 +7,8 @@
 #
 # On Kubernetes: docs/deploy/kubernetes/ (its Deployment passes its own arguments to `serve`).
 
-# ---- build: node-pty's native module is compiled here, against the same base as the runtime ----
+# ---- build: node-pty's native module, our spawner addon and the launcher are compiled here,
+# against the same base as the runtime ----
 FROM node:20-bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
@@ -26,7 +27,7 @@ RUN npm run build && npm prune --omit=dev
 # ---- runtime -------------------------------------------------------------------------------
 FROM node:20-bookworm-slim
 # bubblewrap: the Linux sandbox. tini: PID 1 reaps orphaned grandchildren and forwards SIGTERM.
-# (perl, which the orphan reaper and the exec shim use, is part of every Debian image.)
+# (perl, which the orphan reaper uses, is part of every Debian image.)
 RUN apt-get update \
  && apt-get install -y --no-install-recommends bubblewrap tini \
  && rm -rf /var/lib/apt/lists/*
@@ -35,6 +36,7 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/build/Release/execvisor-launcher ./build/Release/execvisor-launcher
+COPY --from=build /app/build/Release/execvisor_spawn.node ./build/Release/execvisor_spawn.node
 COPY LICENSE README.md ./
 # Commands run as this user, in directories it can write (mount workspaces under /workspace).
 RUN mkdir /workspace && chown node:node /workspace

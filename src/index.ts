@@ -58,6 +58,9 @@ export type {
   NetworkProxySettingsOption,
 } from './core/network-options.js';
 export { managedNetworkProxy } from './core/network-options.js';
+export { startServer, SERVER_DEFAULTS } from './server/index.js';
+export type { ExecServer, ServerOptions, ServerRuntime, RuntimeSession } from './server/index.js';
+export { NETWORK_PROXY_DEFAULTS } from './network/proxy.js';
 export { ExecServerClient } from './client/exec-server-client.js';
 export type { ClientConnectionState, ExecServerClientOptions } from './client/exec-server-client.js';
 export { RemoteProcess } from './client/remote-process.js';
