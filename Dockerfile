@@ -10,7 +10,7 @@
 # ---- build: node-pty's native module is compiled here, against the same base as the runtime ----
 FROM node:20-bookworm-slim AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ \
+ && apt-get install -y --no-install-recommends python3 make g++ musl-tools \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 # binding.gyp and its source first: npm ci builds execvisor-launcher (the sandbox's first program).
