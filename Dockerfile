@@ -11,7 +11,7 @@
 # against the same base as the runtime ----
 FROM node:20-bookworm-slim AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ \
+ && apt-get install -y --no-install-recommends python3 make g++ musl-tools \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 # binding.gyp and its source first: npm ci builds execvisor-launcher (the sandbox's first program).

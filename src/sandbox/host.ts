@@ -3,13 +3,17 @@
  * own environment. Everything here is synchronous because the transform is a plain function.
  */
 import { spawnSync } from 'node:child_process';
-import { lstatSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { resolveSandboxTools, type SandboxTools } from './tools.js';
 import type { HostView } from './types.js';
 
-function stat(path: string): ReturnType<typeof statSync> | undefined {
+/**
+ * The transform looks up a few dozen paths on every start, many of them missing (`.codex`,
+ * `.agents`, masks): a missing one is answered without an exception, which would cost a stack trace.
+ */
+function stat(path: string): Stats | undefined {
   try {
-    return statSync(path);
+    return statSync(path, { throwIfNoEntry: false });
   } catch {
     return undefined;
   }
@@ -67,7 +71,7 @@ export function nodeHostView(options: NodeHostViewOptions = {}): HostView {
     isFile: (path) => stat(path)?.isFile() ?? false,
     isSymlink: (path) => {
       try {
-        return lstatSync(path).isSymbolicLink();
+        return lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() ?? false;
       } catch {
         return false;
       }

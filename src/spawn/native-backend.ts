@@ -8,19 +8,17 @@
  * them), the terminal master a `tty.ReadStream`, our own slave descriptor is closed once the output
  * has drained, and the pidfd is handed to the exit watch, which closes it after reaping the child.
  *
- * The terminal keeps the no-loss rules of the node-pty backend (src/spawn/pty-backend.ts): we hold a
- * descriptor of the slave side so the master cannot report EOF early, and after the exit a sentinel
- * written into the slave marks the end of the child's output.
+ * The terminal keeps the same no-loss rules as the node-pty backend, in the module both share
+ * (src/spawn/terminal-drain.ts): we hold a descriptor of the slave side so the master cannot report
+ * EOF early, and after the exit a sentinel written into the slave marks the end of the child's output.
  */
 import { closeSync, constants, openSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { ReadStream } from 'node:tty';
 import { SpawnError } from '../errors.js';
-import type { TerminalSize } from '../core/types.js';
 import { isNativeSystemError, nativeSpawner, type NativeSpawnBinding } from './native-binding.js';
-import { writeBounded } from './pipe-backend.js';
-import { FdWriter, SentinelFilter, writeAll } from './pty-backend.js';
 import { exitCodeOf } from './signals.js';
+import { stdinPipe } from './stdin-pipe.js';
+import { Terminal } from './terminal-drain.js';
 import type { SpawnHandlers, SpawnRequest, SpawnedChild } from './types.js';
 
 export interface NativeSpawnOptions {
@@ -31,11 +29,6 @@ export interface NativeSpawnOptions {
   /** The largest single read of an output pipe (1 MiB at most). */
   readonly maxReadBytes: number;
 }
-
-/** Ctrl-D: the terminal's end-of-file character in canonical mode. */
-const VEOF = Uint8Array.of(4);
-/** If the sentinel has not come back by then (a terminal stopped with ^S), let go of the slave anyway. */
-const DRAIN_TIMEOUT_MS = 10_000;
 
 export function spawnNative(
   request: SpawnRequest,
@@ -179,15 +172,8 @@ function spawnPipes(
     new PipeReader(native, fd, maxReadBytes, (data) => handlers.onData(stream, data), streamEnded);
   const stdout = read(stdoutFd, 'stdout');
   const stderr = read(stderrFd, 'stderr');
-  const stdin = stdinFd >= 0 ? new Socket({ fd: stdinFd, readable: false, writable: true }) : null;
-  let stdinOpen = stdin !== null;
-  stdin?.on('error', () => {
-    // EPIPE once the child closed its stdin: later writes report stdinClosed.
-    stdinOpen = false;
-  });
-  stdin?.on('close', () => {
-    stdinOpen = false;
-  });
+  const socket = stdinFd >= 0 ? new Socket({ fd: stdinFd, readable: false, writable: true }) : null;
+  const stdin = stdinPipe(socket);
 
   try {
     watchExit(native, request, pid, pidfd, (code) => {
@@ -198,19 +184,13 @@ function spawnPipes(
   } catch (error) {
     stdout.close();
     stderr.close();
-    stdin?.destroy();
+    socket?.destroy();
     throw error;
   }
 
   return {
     pid,
-    write(data) {
-      if (stdin === null || !stdinOpen || stdin.writableEnded) return Promise.resolve('stdinClosed');
-      return writeBounded(stdin, data);
-    },
-    closeStdin() {
-      if (stdin !== null && !stdin.writableEnded) stdin.end();
-    },
+    ...stdin,
     resize() {
       // Pipes have no terminal; the caller rejects resize before it gets here.
     },
@@ -296,106 +276,20 @@ function spawnTerminal(
     native.closeDescriptor(childSlave);
   }
 
-  let exitCode: number | null = null;
-  let streamEnded = false;
-  let closed = false;
-  const maybeClose = () => {
-    if (closed || exitCode === null || !streamEnded) return;
-    closed = true;
-    handlers.onClose();
-  };
-  const stream = new ReadStream(master);
-  const writer = new FdWriter(master);
-  let slave: number | null = ownSlave;
-  let drain: SentinelFilter | null = null;
-  const releaseSlave = () => {
-    if (slave === null) return;
-    native.closeDescriptor(slave);
-    slave = null;
-  };
-  // After the exit: push a sentinel through the terminal behind the child's last output.
-  const startDrain = () => {
-    if (slave === null) return;
-    const filter = new SentinelFilter();
-    drain = filter;
-    const timer = setTimeout(() => {
-      if (drain === filter) {
-        drain = null;
-        const rest = filter.flush();
-        if (rest.byteLength > 0) handlers.onData('pty', rest);
-      }
-      releaseSlave();
-    }, DRAIN_TIMEOUT_MS);
-    timer.unref();
-    filter.onFound = () => clearTimeout(timer);
-    writeAll(slave, filter.token, () => {
-      clearTimeout(timer);
-      drain = null;
-      releaseSlave();
-    });
-  };
-  const endStream = () => {
-    if (streamEnded) return;
-    streamEnded = true;
-    releaseSlave();
-    writer.stop();
-    stream.destroy();
-    maybeClose();
-  };
-  stream.on('data', (data: Buffer) => {
-    const filter = drain;
-    if (filter === null) {
-      handlers.onData('pty', data);
-      return;
-    }
-    const { before, found, after } = filter.feed(data);
-    if (before.byteLength > 0) handlers.onData('pty', before);
-    if (!found) return;
-    drain = null;
-    releaseSlave();
-    if (after.byteLength > 0) handlers.onData('pty', after);
+  const terminal = new Terminal({
+    master,
+    slave: ownSlave,
+    closeSlave: (fd) => native.closeDescriptor(fd),
+    handlers,
   });
-  // Linux reports EIO on the master once no process holds the terminal and all was read.
-  stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EAGAIN') return;
-    endStream();
-  });
-  stream.on('end', endStream);
-  stream.on('close', endStream);
-
   try {
     watchExit(native, request, pid, pidfd, (code) => {
-      exitCode = code;
       handlers.onExit(code);
-      startDrain();
-      maybeClose();
+      terminal.exited();
     });
   } catch (error) {
-    releaseSlave();
-    stream.destroy();
+    terminal.end();
     throw error;
   }
-
-  return {
-    pid,
-    write(data) {
-      if (streamEnded) return Promise.resolve('stdinClosed');
-      return writer.write(data);
-    },
-    closeStdin() {
-      if (!streamEnded) void writer.write(VEOF);
-    },
-    resize(size: TerminalSize) {
-      if (!streamEnded) native.resizeTerminal(master, size.cols, size.rows);
-    },
-    pause() {
-      stream.pause();
-    },
-    resume() {
-      stream.resume();
-    },
-    abandonOutput() {
-      endStream();
-    },
-  };
+  return terminal.child(pid, (size) => native.resizeTerminal(master, size.cols, size.rows));
 }

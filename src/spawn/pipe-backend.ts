@@ -3,15 +3,12 @@
  * /dev/null unless piped, stdout and stderr as separate streams.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Writable } from 'node:stream';
 import { SpawnError } from '../errors.js';
 import { openExtraStdio, type ExtraStdio } from './extra-fds.js';
 import { osErrorText } from './resolve-program.js';
 import { exitCodeOf } from './signals.js';
+import { stdinPipe } from './stdin-pipe.js';
 import type { SpawnHandlers, SpawnRequest, SpawnedChild } from './types.js';
-
-/** Past this many queued stdin bytes a write waits for the pipe to drain before it is answered. */
-const STDIN_QUEUE_BYTES = 1 << 20;
 
 export async function spawnPipes(request: SpawnRequest, handlers: SpawnHandlers): Promise<SpawnedChild> {
   const shown = request.command ?? request.argv[0] ?? request.file;
@@ -42,15 +39,7 @@ export async function spawnPipes(request: SpawnRequest, handlers: SpawnHandlers)
   }
   extra.feed(child);
   const pid = child.pid;
-  const stdin = child.stdin;
-  let stdinOpen = stdin !== null;
-  stdin?.on('error', () => {
-    // EPIPE once the child closed its stdin: later writes report stdinClosed.
-    stdinOpen = false;
-  });
-  stdin?.on('close', () => {
-    stdinOpen = false;
-  });
+  const stdin = stdinPipe(child.stdin);
   child.stdout!.on('data', (data: Buffer) => handlers.onData('stdout', data));
   child.stderr!.on('data', (data: Buffer) => handlers.onData('stderr', data));
   child.on('exit', (code, signal) => handlers.onExit(exitCodeOf(code, signal)));
@@ -60,13 +49,7 @@ export async function spawnPipes(request: SpawnRequest, handlers: SpawnHandlers)
 
   return {
     pid,
-    write(data) {
-      if (stdin === null || !stdinOpen || stdin.writableEnded) return Promise.resolve('stdinClosed');
-      return writeBounded(stdin, data);
-    },
-    closeStdin() {
-      if (stdin !== null && !stdin.writableEnded) stdin.end();
-    },
+    ...stdin,
     resize() {
       // Pipes have no terminal; the caller rejects resize before it gets here.
     },
@@ -84,18 +67,4 @@ export async function spawnPipes(request: SpawnRequest, handlers: SpawnHandlers)
       child.stderr!.destroy();
     },
   };
-}
-
-export function writeBounded(stdin: Writable, data: Uint8Array): Promise<'accepted' | 'stdinClosed'> {
-  stdin.write(data);
-  if (stdin.writableLength <= STDIN_QUEUE_BYTES) return Promise.resolve('accepted');
-  return new Promise((resolve) => {
-    const done = () => {
-      stdin.off('drain', done);
-      stdin.off('close', done);
-      resolve('accepted');
-    };
-    stdin.on('drain', done);
-    stdin.on('close', done);
-  });
 }

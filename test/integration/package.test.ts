@@ -74,8 +74,10 @@ describe('npm pack', () => {
           path,
         ) &&
         !/^dist\/(src|workers)\//.test(path) &&
-        // The native sources: npm builds them on install (binding.gyp), as node-pty does.
-        !/^src\/native\/.+\.(c|cc|h)$/.test(path),
+        // The native sources: npm builds them on install (binding.gyp), as node-pty does; the
+        // launcher's link step is a script binding.gyp runs.
+        !/^src\/native\/.+\.(c|cc|h)$/.test(path) &&
+        path !== 'src/native/launcher/build.sh',
     );
     expect(outside).toEqual([]);
     expect(files.filter((path) => path.endsWith('.ts') && !path.endsWith('.d.ts'))).toEqual([]);

@@ -19,6 +19,7 @@
  */
 #define _GNU_SOURCE
 #include "bridge.h"
+#include "os-error.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -68,7 +69,7 @@ struct connection {
 };
 
 static void launcher_fail(const char *step, int error) {
-  fprintf(stderr, "execvisor-launcher: bridge: %s: %s (os error %d)\n", step, strerror(error), error);
+  fprintf(stderr, "execvisor-launcher: bridge: %s: %s (os error %d)\n", step, os_error_text(error), error);
   exit(error == ENOENT ? 127 : 126);
 }
 

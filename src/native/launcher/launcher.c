@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "bridge.h"
+#include "os-error.h"
 
 #ifdef __linux__
 #include <linux/filter.h>
@@ -67,12 +68,12 @@
 #define MAX_OPENS 64u
 
 static void fail_errno(const char *step, int error) {
-  fprintf(stderr, "execvisor-launcher: %s: %s (os error %d)\n", step, strerror(error), error);
+  fprintf(stderr, "execvisor-launcher: %s: %s (os error %d)\n", step, os_error_text(error), error);
   exit(error == ENOENT ? 127 : 126);
 }
 
 static void fail_spec(const char *what) {
-  fprintf(stderr, "execvisor-launcher: spec: %s: %s (os error %d)\n", what, strerror(EINVAL), EINVAL);
+  fprintf(stderr, "execvisor-launcher: spec: %s: %s (os error %d)\n", what, os_error_text(EINVAL), EINVAL);
   exit(126);
 }
 
@@ -223,7 +224,7 @@ static void open_descriptors(const struct spec *spec) {
     int fd = open(request->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       int error = errno;
-      fprintf(stderr, "execvisor-launcher: open %s: %s (os error %d)\n", request->path, strerror(error), error);
+      fprintf(stderr, "execvisor-launcher: open %s: %s (os error %d)\n", request->path, os_error_text(error), error);
       exit(error == ENOENT ? 127 : 126);
     }
     if (fd != request->fd) {
@@ -310,6 +311,6 @@ int main(int argc, char **argv) {
 
   execve(spec.program, spec.argv, spec.envp);
   int error = errno;
-  fprintf(stderr, "execvisor-launcher: exec `%s`: %s (os error %d)\n", spec.program, strerror(error), error);
+  fprintf(stderr, "execvisor-launcher: exec `%s`: %s (os error %d)\n", spec.program, os_error_text(error), error);
   return error == ENOENT ? 127 : 126;
 }

@@ -6,7 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -112,6 +112,18 @@ describe.skipIf(!built)('execvisor-launcher', () => {
       'execvisor-launcher: open /nonexistent/x: No such file or directory (os error 2)\n',
     );
     expect(noOpen.status).toBe(127);
+  });
+
+  it('words an OS error as glibc does, whichever C library it is linked with', () => {
+    // musl's own text for ELOOP is "Symbolic link loop"; glibc's is the one the server (Node) and
+    // the reference (Rust) report on Linux.
+    const loop = join(dir, 'loop');
+    symlinkSync(loop, loop);
+    const looped = launchFile({ program: loop, argv: ['loop'], env: {} });
+    expect(looped.stderr).toBe(
+      `execvisor-launcher: exec \`${loop}\`: Too many levels of symbolic links (os error 40)\n`,
+    );
+    expect(looped.status).toBe(126);
   });
 
   it('refuses a bad spec: header, version, unknown record, truncation', () => {
