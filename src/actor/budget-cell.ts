@@ -23,8 +23,18 @@
 
 /** A flow-controlled process below this much unacknowledged output is not paused at `holdBytes`. */
 export const FLOOR_BYTES = 64 * 1024;
-/** What a process may read past a check: one pipe or terminal read. */
-const READ_BYTES = 64 * 1024;
+/** The largest read of a flow-controlled process under a budget of `limitBytes` (see `budgetReadBytes`). */
+const READ_DIVISOR = 64;
+const MAX_READ_BYTES = 1 << 20;
+
+/**
+ * What a flow-controlled process may read past a check: its reads are kept to a 64th of the budget
+ * (and 1 MiB), so that processes passing the marks by a read each before they pause take little of
+ * the quarter kept for processes whose consumers acknowledge. Terminal reads are smaller still.
+ */
+export function budgetReadBytes(limitBytes: number): number {
+  return Math.min(MAX_READ_BYTES, Math.floor(limitBytes / READ_DIVISOR));
+}
 
 /** BigInt64 slot 0: unacknowledged bytes; then the Int32 generation word. */
 const GENERATION = 2;
@@ -66,7 +76,7 @@ export class BudgetCell {
 
   /** `batchBytes`: the most output a worker holds for a process before it sends it. */
   static create(limitBytes: number, batchBytes: number): BudgetCell {
-    const slackBytes = READ_BYTES + batchBytes;
+    const slackBytes = budgetReadBytes(limitBytes) + batchBytes;
     return new BudgetCell({ buffer: new SharedArrayBuffer(BYTES), limitBytes, slackBytes });
   }
 

@@ -12,6 +12,7 @@ import { spawnPipes } from './pipe-backend.js';
 import { spawnPty } from './pty-backend.js';
 import { signalGroup } from './signals.js';
 import type { SpawnHandlers, SpawnRequest, SpawnedChild } from './types.js';
+import { budgetReadBytes } from '../actor/budget-cell.js';
 
 export type SpawnerKind = 'native' | 'node';
 
@@ -44,10 +45,18 @@ const MAX_READ_BYTES = 1 << 20;
  * well under the retention bound, which evicts whole chunks, and under the flow-control window,
  * which it could overshoot by a whole read.
  */
-export function maxReadBytes(retainedBytes: number, highWaterBytes: number | null): number {
+export function maxReadBytes(
+  retainedBytes: number,
+  highWaterBytes: number | null,
+  budgetBytes: number | null = null,
+): number {
   let limit = MAX_READ_BYTES;
   if (retainedBytes > 0) limit = Math.min(limit, Math.floor(retainedBytes / 4));
   if (highWaterBytes !== null) limit = Math.min(limit, Math.floor(highWaterBytes / 4));
+  if (highWaterBytes !== null && budgetBytes !== null) {
+    // Every process may pass the budget's marks by a read before it pauses: see budgetReadBytes.
+    limit = Math.min(limit, budgetReadBytes(budgetBytes));
+  }
   return Math.max(MIN_READ_BYTES, limit);
 }
 

@@ -359,6 +359,7 @@ export class Supervisor {
       maxReadBytes: maxReadBytes(
         this.#options.retainedBytesPerProcess,
         start.flowControl?.highWaterBytes ?? null,
+        this.#options.outputBudgetBytes,
       ),
     };
     const tracked: Tracked = {

@@ -46,4 +46,13 @@ describe('the largest single read of a pipe', () => {
     expect(maxReadBytes(0, null)).toBe(1 << 20);
     expect(maxReadBytes(1024, 1024)).toBe(4 << 10);
   });
+
+  it('under an output budget, a flow-controlled read is a 64th of the budget at most', () => {
+    // Every paused process may have passed the budget's mark by one read: 4 processes at 256 KiB
+    // would take the whole quarter of a 4 MiB budget kept for acknowledging consumers.
+    expect(maxReadBytes(1 << 20, 8 << 20, 4 << 20)).toBe(64 << 10);
+    expect(maxReadBytes(1 << 20, 8 << 20, 1 << 30)).toBe(256 << 10);
+    // Without flow control the budget does not pause the process: its reads are not limited by it.
+    expect(maxReadBytes(1 << 20, null, 4 << 20)).toBe(256 << 10);
+  });
 });
