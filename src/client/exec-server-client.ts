@@ -39,6 +39,7 @@ import {
   type ResultOf,
 } from '../rpc/methods.js';
 import type { EnvironmentInfo, HttpRequestResult, ServerCapabilities } from '../rpc/wire-types.js';
+import { outputChunkBytes } from '../rpc/output-frame.js';
 import { currentShapeAdapter } from './current-shape.js';
 import { DEFAULT_CLIENT_RETAINED_BYTES, RemoteProcess, type ProcessLink } from './remote-process.js';
 import { RpcPeer } from './rpc-peer.js';
@@ -690,6 +691,14 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
   #deliver(handle: RemoteProcess, kind: NotificationKind, params: unknown): void {
     switch (kind) {
       case 'output': {
+        // From an output frame: the bytes straight from the frame, checked without the base64 text.
+        const bytes = outputChunkBytes(params);
+        if (bytes !== null) {
+          const { processId, seq, stream } = params as Record<string, unknown>;
+          const parsed = serverNotifications.output.params.safeParse({ processId, seq, stream, chunk: '' });
+          if (parsed.success) handle.noteOutput(parsed.data, bytes);
+          return;
+        }
         const parsed = serverNotifications.output.params.safeParse(params);
         if (parsed.success) handle.noteOutput(parsed.data);
         return;

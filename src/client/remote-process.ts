@@ -291,13 +291,13 @@ export class RemoteProcess implements ExecProcess {
 
   // ---- fed by the client ---------------------------------------------------------------------
 
-  /** @internal */
-  noteOutput(params: NotificationParams<'output'>): void {
+  /** @internal `bytes`: the chunk already decoded (then `params.chunk` is not read). */
+  noteOutput(params: NotificationParams<'output'>, bytes?: Uint8Array): void {
     this.#log.receive({
       type: 'output',
       seq: params.seq,
       stream: params.stream,
-      chunk: Buffer.from(params.chunk, 'base64'),
+      chunk: bytes ?? Buffer.from(params.chunk, 'base64'),
     });
   }
 

@@ -1,0 +1,182 @@
+/**
+ * The `process/output` notification as raw frame bytes, both ways: the bulk of what an exec server
+ * sends, nearly all of it one base64 string.
+ *
+ * V8 keeps a string over about 128 KiB in its large-object space: making one (a base64 text, a
+ * frame's text) and collecting it costs several times what the bytes themselves do. So the base64
+ * never exists as one string on either side:
+ *
+ * Encoding: base64 needs no JSON escaping, so the frame is the envelope's head, the base64 text and
+ * `"}}`: exactly the bytes `JSON.stringify({method, params})` would give (same member order). The
+ * base64 is written into the frame buffer slice by slice (each a multiple of 3 bytes, so the slices'
+ * texts join into the text of the whole), and the frame goes to the socket as bytes: no string of
+ * the chunk's size, no UTF-8 length scan or encode of it by the WebSocket library.
+ *
+ * Decoding: a frame that opens with the head of an output notification has its `chunk` cut out
+ * before `JSON.parse` sees the rest. `params.chunk` is then the base64 text, made only if something
+ * reads it, and `outputChunkBytes(params)` the decoded bytes, read from the frame slice by slice.
+ * Anything unexpected (another shape, an escape, a non-ASCII byte, members in an unusual nesting)
+ * falls back to `JSON.parse` of the whole text: `params` always holds what `JSON.parse` would give.
+ */
+import { isAscii } from 'node:buffer';
+import { decodeMessage, frameText, type DecodeResult } from './envelope.js';
+import { serverNotifications } from './methods.js';
+
+const METHOD = serverNotifications.output.name;
+
+/** What every output notification starts with, in the member order of `{method, params}`. */
+const HEAD = `{"method":${JSON.stringify(METHOD)},"params":{`;
+const HEAD_BYTES = Buffer.from(HEAD, 'latin1');
+const CHUNK_KEY = Buffer.from('"chunk":"', 'latin1');
+const TAIL = '"}}';
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const PAD = 0x3d;
+/** Bytes encoded per slice: a multiple of 3, its text (32 KiB) well under V8's large-object size. */
+const ENCODE_SLICE_BYTES = 24 * 1024;
+/** Base64 characters decoded per slice: a multiple of 4, under V8's large-object size. */
+const DECODE_SLICE_CHARS = 64 * 1024;
+
+/** Base64 text length (padded) of `bytes` bytes. */
+export function base64Length(bytes: number): number {
+  return Math.ceil(bytes / 3) * 4;
+}
+
+/** The frame text up to the opening quote of the chunk (member order of `{method, params}`). */
+export function outputFrameHead(processId: string, seq: number, stream: string): string {
+  return `${HEAD}"processId":${JSON.stringify(processId)},"seq":${seq},"stream":${JSON.stringify(stream)},"chunk":"`;
+}
+
+/**
+ * The text frame of `{"method":"process/output","params":{processId, seq, stream, chunk}}` with
+ * `chunk` the base64 of `data`, as UTF-8 bytes, in a buffer of exactly its size from `allocate`.
+ */
+export function encodeOutputFrame(
+  processId: string,
+  seq: number,
+  stream: string,
+  data: Uint8Array,
+  allocate: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size),
+): Buffer {
+  const head = outputFrameHead(processId, seq, stream);
+  const headBytes = Buffer.byteLength(head, 'utf8');
+  const frame = allocate(headBytes + base64Length(data.byteLength) + TAIL.length);
+  let at = frame.write(head, 0, 'utf8');
+  const source = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  for (let from = 0; from < source.length; from += ENCODE_SLICE_BYTES) {
+    const text = source.toString('base64', from, Math.min(from + ENCODE_SLICE_BYTES, source.length));
+    at += frame.write(text, at, 'latin1');
+  }
+  frame.write(TAIL, at, 'latin1');
+  return frame;
+}
+
+/** The frame and range of the chunk behind each `params` that `parseOutputFrame` made. */
+const chunkSources = new WeakMap<
+  object,
+  { readonly frame: Buffer; readonly start: number; readonly end: number }
+>();
+
+/**
+ * The parsed value of a frame that is an output notification with a plain `params.chunk` string,
+ * as `JSON.parse` of its text would give it; null for any other frame (parse it as usual).
+ */
+export function parseOutputFrame(frame: Buffer): unknown {
+  if (frame.length < HEAD_BYTES.length + CHUNK_KEY.length || !startsWith(frame, HEAD_BYTES)) return null;
+  const key = frame.indexOf(CHUNK_KEY, HEAD_BYTES.length);
+  if (key < 0) return null;
+  const start = key + CHUNK_KEY.length;
+  const end = frame.indexOf(QUOTE, start);
+  if (end < 0) return null;
+  const body = frame.subarray(start, end);
+  if (body.indexOf(BACKSLASH) >= 0 || !isAscii(body)) return null;
+  // A repeated key: JSON.parse keeps the last one; leave that to it.
+  if (frame.indexOf(CHUNK_KEY, end) >= 0) return null;
+  // The rest, with the chunk emptied: small, and parsed by the real parser.
+  let value: unknown;
+  try {
+    value = JSON.parse(frame.toString('utf8', 0, start) + frame.toString('utf8', end));
+  } catch {
+    return null;
+  }
+  if (!isPlainOutput(value)) return null;
+  const params = value.params;
+  let text: string | null = null;
+  Object.defineProperty(params, 'chunk', {
+    enumerable: true,
+    configurable: true,
+    get: () => (text ??= frame.toString('latin1', start, end)),
+    set: (replacement: unknown) => {
+      chunkSources.delete(params);
+      Object.defineProperty(params, 'chunk', { value: replacement, enumerable: true, writable: true });
+    },
+  });
+  chunkSources.set(params, { frame, start, end });
+  return value;
+}
+
+/**
+ * The decoded bytes of `params.chunk` for params that `decodeFrame` made from an output frame
+ * (without making its base64 string); null for any other params, or a chunk that is not canonical
+ * base64 (decode `params.chunk` as usual then).
+ */
+export function outputChunkBytes(params: unknown): Buffer | null {
+  if (typeof params !== 'object' || params === null) return null;
+  const source = chunkSources.get(params);
+  if (source === undefined) return null;
+  const { frame, start, end } = source;
+  const length = end - start;
+  if (length % 4 !== 0) return null;
+  let padding = 0;
+  if (length > 0 && frame[end - 1] === PAD) padding = frame[end - 2] === PAD ? 2 : 1;
+  // Padding only as the last one or two characters.
+  const firstPad = frame.indexOf(PAD, start);
+  if (firstPad >= 0 && firstPad < end - padding) return null;
+  const size = (length / 4) * 3 - padding;
+  const bytes = Buffer.allocUnsafe(size);
+  let written = 0;
+  for (let from = start; from < end; from += DECODE_SLICE_CHARS) {
+    const text = frame.toString('latin1', from, Math.min(from + DECODE_SLICE_CHARS, end));
+    written += bytes.write(text, written, 'base64');
+  }
+  // A character outside the alphabet is skipped by the decoder: fewer bytes than the length says.
+  return written === size ? bytes : null;
+}
+
+/**
+ * One inbound frame or line as a message: an output notification through `parseOutputFrame`,
+ * anything else through `decodeMessage` (the same result, only faster for output).
+ */
+export function decodeFrame(frame: string | Buffer): DecodeResult {
+  if (typeof frame === 'string') return decodeMessage(frame);
+  const output = parseOutputFrame(frame);
+  if (output !== null) {
+    const { method, params } = output as OutputShape;
+    if (typeof method === 'string' && !('id' in (output as object))) {
+      return { ok: true, message: { kind: 'notification', method, params } };
+    }
+  }
+  return decodeMessage(frameText(frame));
+}
+
+type OutputShape = { method: string; params: Record<string, unknown> };
+
+/**
+ * The emptied key was `params.chunk` itself only if params holds no structure it could have been
+ * nested in (output params are flat) and its chunk came back empty.
+ */
+function isPlainOutput(value: unknown): value is OutputShape {
+  if (typeof value !== 'object' || value === null) return false;
+  const params = (value as { params?: unknown }).params;
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) return false;
+  const record = params as Record<string, unknown>;
+  if (record.chunk !== '') return false;
+  for (const member of Object.values(record)) {
+    if (typeof member === 'object' && member !== null) return false;
+  }
+  return true;
+}
+
+function startsWith(frame: Buffer, prefix: Buffer): boolean {
+  return frame.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
+}
