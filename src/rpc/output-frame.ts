@@ -144,6 +144,18 @@ export function outputChunkBytes(params: unknown): Buffer | null {
 }
 
 /**
+ * About how many bytes an output notification's chunk holds (its base64 length × 3/4), without
+ * making the base64 string of one that `decodeFrame` parsed; 0 when there is no chunk.
+ */
+export function outputChunkSize(params: unknown): number {
+  if (typeof params !== 'object' || params === null) return 0;
+  const source = chunkSources.get(params);
+  if (source !== undefined) return Math.floor(((source.end - source.start) * 3) / 4);
+  const chunk = (params as { chunk?: unknown }).chunk;
+  return typeof chunk === 'string' ? Math.floor((chunk.length * 3) / 4) : 0;
+}
+
+/**
  * One inbound frame or line as a message: an output notification through `parseOutputFrame`,
  * anything else through `decodeMessage` (the same result, only faster for output).
  */

@@ -18,12 +18,17 @@ import { RawClient } from '../helpers/raw-ws.js';
 
 const encoder = new TextEncoder();
 
-/** A process that printed `text` and exited 0 before anyone looked. */
-function finishedProcess(processId: string, text: string): ExecProcess {
+/** A process that printed `text` (or these chunks) and exited 0 before anyone looked. */
+function finishedProcess(processId: string, text: string, chunks = [encoder.encode(text)]): ExecProcess {
   const events: ProcessEvent[] = [
-    { type: 'output', seq: 1, stream: 'stdout', chunk: encoder.encode(text) },
-    { type: 'exited', seq: 2, exitCode: 0 },
-    { type: 'closed', seq: 3 },
+    ...chunks.map((chunk, index) => ({
+      type: 'output' as const,
+      seq: index + 1,
+      stream: 'stdout' as const,
+      chunk,
+    })),
+    { type: 'exited', seq: chunks.length + 1, exitCode: 0 },
+    { type: 'closed', seq: chunks.length + 2 },
   ];
   const subject = new ReplaySubject<ProcessEvent>();
   for (const event of events) subject.next(event);
@@ -69,7 +74,7 @@ function finishedProcess(processId: string, text: string): ExecProcess {
   };
 }
 
-function fakeRuntime(): ServerRuntime {
+function fakeRuntime(chunks?: Uint8Array[]): ServerRuntime {
   return {
     session(): RuntimeSession {
       const processes = new Map<string, ExecProcess>();
@@ -78,7 +83,7 @@ function fakeRuntime(): ServerRuntime {
         start(options: StartOptions) {
           const id = options.processId!;
           if (processes.has(id)) return Promise.reject(new DuplicateProcessError(id));
-          const process = finishedProcess(id, `ran ${options.argv.join(' ')}`);
+          const process = finishedProcess(id, `ran ${options.argv.join(' ')}`, chunks);
           processes.set(id, process);
           return Promise.resolve(process);
         },
@@ -138,4 +143,26 @@ it('lets the client handle notifications that precede the start response', async
   expect(await process.exited).toBe(0);
   await process.closed;
   expect(process.info()).toMatchObject({ pid: 4242, exited: true, closed: true });
+});
+
+it('keeps output that preceded the start response, beyond the client retention, for the caller', async () => {
+  // 3 MiB before the answer: three times what the client's log keeps per process by default.
+  const chunks = Array.from({ length: 12 }, (_, index) => new Uint8Array(256 * 1024).fill(index + 1));
+  const server = await startServer({ runtime: fakeRuntime(chunks) });
+  cleanups.push(() => server.close());
+  const client = await ExecServerClient.connect(server.url, { clientName: 'order' });
+  cleanups.push(() => client.close());
+  const process = await client.start({ processId: 'lead', argv: ['x'], cwd: '/', env: {} });
+  const received: number[] = [];
+  await new Promise<void>((resolve, reject) =>
+    process.events$.subscribe({
+      next: (event) => {
+        if (event.type === 'output') received.push(event.chunk[0]!, event.chunk.byteLength);
+      },
+      error: reject,
+      complete: resolve,
+    }),
+  );
+  expect(received).toEqual(chunks.flatMap((chunk) => [chunk[0], chunk.byteLength]));
+  expect(process.lostSeqs).toBe(0);
 });
