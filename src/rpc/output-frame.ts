@@ -32,6 +32,14 @@ const TAIL = '"}}';
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const PAD = 0x3d;
+const DASH = 0x2d;
+const UNDERSCORE = 0x5f;
+/**
+ * Decode in place when the frame's memory is at most this many times the chunk's bytes (a frame of
+ * its own); a small frame that shares a socket read's buffer gets a buffer of its own instead, so a
+ * retained chunk does not hold a larger buffer alive.
+ */
+const IN_PLACE_MAX_OVERHEAD = 1.5;
 /** Bytes encoded per slice: a multiple of 3, its text (32 KiB) well under V8's large-object size. */
 const ENCODE_SLICE_BYTES = 24 * 1024;
 /** Base64 characters decoded per slice: a multiple of 4, under V8's large-object size. */
@@ -71,11 +79,18 @@ export function encodeOutputFrame(
   return frame;
 }
 
-/** The frame and range of the chunk behind each `params` that `parseOutputFrame` made. */
-const chunkSources = new WeakMap<
-  object,
-  { readonly frame: Buffer; readonly start: number; readonly end: number }
->();
+/**
+ * The frame and range of the chunk behind each `params` that `parseOutputFrame` made; once decoded
+ * (in place: see `outputChunkBytes`), the bytes, or the text if decoding it failed half way.
+ */
+interface ChunkSource {
+  readonly frame: Buffer;
+  readonly start: number;
+  readonly end: number;
+  bytes: Buffer | null;
+  text: string | null;
+}
+const chunkSources = new WeakMap<object, ChunkSource>();
 
 /**
  * The parsed value of a frame that is an output notification with a plain `params.chunk` string,
@@ -101,46 +116,71 @@ export function parseOutputFrame(frame: Buffer): unknown {
   }
   if (!isPlainOutput(value)) return null;
   const params = value.params;
-  let text: string | null = null;
+  const source: ChunkSource = { frame, start, end, bytes: null, text: null };
   Object.defineProperty(params, 'chunk', {
     enumerable: true,
     configurable: true,
-    get: () => (text ??= frame.toString('latin1', start, end)),
+    get: () => (source.text ??= source.bytes?.toString('base64') ?? frame.toString('latin1', start, end)),
     set: (replacement: unknown) => {
       chunkSources.delete(params);
       Object.defineProperty(params, 'chunk', { value: replacement, enumerable: true, writable: true });
     },
   });
-  chunkSources.set(params, { frame, start, end });
+  chunkSources.set(params, source);
   return value;
 }
 
 /**
  * The decoded bytes of `params.chunk` for params that `decodeFrame` made from an output frame
  * (without making its base64 string); null for any other params, or a chunk that is not canonical
- * base64 (decode `params.chunk` as usual then).
+ * standard base64 (decode `params.chunk` as usual then: it still gives the text).
+ *
+ * A frame that is mostly its chunk is decoded in place: each slice of text is copied out before
+ * its bytes are written over text already read (bytes are 3/4 of the text, so writing never
+ * overtakes reading), and the chunk is a view of the frame, with no second buffer of its size to
+ * allocate and collect. The frame is of no other use once parsed.
  */
 export function outputChunkBytes(params: unknown): Buffer | null {
   if (typeof params !== 'object' || params === null) return null;
   const source = chunkSources.get(params);
-  if (source === undefined) return null;
+  if (source === undefined || source.text !== null) return source?.bytes ?? null;
+  if (source.bytes !== null) return source.bytes;
   const { frame, start, end } = source;
   const length = end - start;
   if (length % 4 !== 0) return null;
   let padding = 0;
   if (length > 0 && frame[end - 1] === PAD) padding = frame[end - 2] === PAD ? 2 : 1;
-  // Padding only as the last one or two characters.
-  const firstPad = frame.indexOf(PAD, start);
-  if (firstPad >= 0 && firstPad < end - padding) return null;
+  // Padding only as the last one or two characters; the URL-safe alphabet (which Node's decoder
+  // also takes) is not canonical: left to the usual decoder.
+  if (firstIndex(frame, PAD, start, end) < end - padding) return null;
+  if (firstIndex(frame, DASH, start, end) < end || firstIndex(frame, UNDERSCORE, start, end) < end)
+    return null;
   const size = (length / 4) * 3 - padding;
-  const bytes = Buffer.allocUnsafe(size);
+  const inPlace = frame.buffer.byteLength <= size * IN_PLACE_MAX_OVERHEAD;
+  const bytes = inPlace ? frame.subarray(start, start + size) : Buffer.allocUnsafe(size);
   let written = 0;
   for (let from = start; from < end; from += DECODE_SLICE_CHARS) {
     const text = frame.toString('latin1', from, Math.min(from + DECODE_SLICE_CHARS, end));
-    written += bytes.write(text, written, 'base64');
+    const count = bytes.write(text, written, 'base64');
+    if (count !== (text.length / 4) * 3 - (from + text.length === end ? padding : 0)) {
+      // A character outside the alphabet (the decoder skips it). What was decoded in place was
+      // canonical text: its base64 gives that text back, and the rest was not yet overwritten.
+      if (inPlace) {
+        source.text =
+          bytes.toString('base64', 0, written) + text + frame.toString('latin1', from + text.length, end);
+      }
+      return null;
+    }
+    written += count;
   }
-  // A character outside the alphabet is skipped by the decoder: fewer bytes than the length says.
-  return written === size ? bytes : null;
+  source.bytes = bytes;
+  return bytes;
+}
+
+/** The index of `byte` in `frame[from, end)`, or `end`. */
+function firstIndex(frame: Buffer, byte: number, from: number, end: number): number {
+  const found = frame.indexOf(byte, from);
+  return found < 0 || found > end ? end : found;
 }
 
 /**
@@ -150,7 +190,7 @@ export function outputChunkBytes(params: unknown): Buffer | null {
 export function outputChunkSize(params: unknown): number {
   if (typeof params !== 'object' || params === null) return 0;
   const source = chunkSources.get(params);
-  if (source !== undefined) return Math.floor(((source.end - source.start) * 3) / 4);
+  if (source !== undefined) return source.bytes?.length ?? Math.floor(((source.end - source.start) * 3) / 4);
   const chunk = (params as { chunk?: unknown }).chunk;
   return typeof chunk === 'string' ? Math.floor((chunk.length * 3) / 4) : 0;
 }

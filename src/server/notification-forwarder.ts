@@ -106,7 +106,10 @@ export class NotificationForwarder {
         }
         if (event.type === 'output' && this.#sink.releasesMessages) {
           const frame = encodeOutputFrame(processId, event.seq, event.stream, event.chunk, takeFrame);
-          this.#sink.send(frame, () => returnFrame(frame));
+          this.#sink.send(frame, () => {
+            returnFrame(frame);
+            this.#resumeIfDrained();
+          });
         } else if (event.type === 'output') {
           this.#sink.send(encodeOutputFrame(processId, event.seq, event.stream, event.chunk));
         } else {
@@ -144,16 +147,21 @@ export class NotificationForwarder {
     this.#paused.set(processId, process);
     if (this.#drainTimer !== null) return;
     this.#logger.debug({}, 'outbound buffer above high water: pausing output notifications');
-    // ws has no drain event of its own; a short poll while paused is cheap and always correct.
-    this.#drainTimer = setInterval(() => {
-      if (this.#sink.bufferedAmount() > this.#highWater / 2) return;
-      if (this.#drainTimer !== null) clearInterval(this.#drainTimer);
-      this.#drainTimer = null;
-      const paused = [...this.#paused];
-      this.#paused.clear();
-      for (const [id, p] of paused) this.follow(id, p);
-    }, DRAIN_POLL_MS);
+    // ws has no drain event of its own: each written output frame checks (see `follow`), and a
+    // short poll while paused covers a carrier that does not report writes.
+    this.#drainTimer = setInterval(() => this.#resumeIfDrained(), DRAIN_POLL_MS);
     this.#drainTimer.unref();
+  }
+
+  /** While paused: once the socket has drained to half the mark, follow the paused processes again. */
+  #resumeIfDrained(): void {
+    if (this.#drainTimer === null || this.#disposed) return;
+    if (this.#sink.bufferedAmount() > this.#highWater / 2) return;
+    clearInterval(this.#drainTimer);
+    this.#drainTimer = null;
+    const paused = [...this.#paused];
+    this.#paused.clear();
+    for (const [id, p] of paused) this.follow(id, p);
   }
 }
 

@@ -55,11 +55,13 @@ describe('decodeFrame', () => {
   it.each(SIZES)('parses a %i-byte output frame as JSON.parse does, with its bytes', (size) => {
     const data = randomBytes(size);
     const frame = encodeOutputFrame('proc-2', 3, 'stderr', data);
+    const expected = (decodeMessage(frame.toString('utf8')) as { message: { params: unknown } }).message
+      .params;
     const params = paramsOf(frame);
+    // Decoding may reuse the frame's memory: the frame is spent after this.
     expect(outputChunkBytes(params)).toEqual(data);
-    expect(params).toEqual(
-      (decodeMessage(frame.toString('utf8')) as { message: { params: unknown } }).message.params,
-    );
+    expect(outputChunkBytes(params)).toEqual(data);
+    expect(params).toEqual(expected);
     expect(params.chunk).toBe(data.toString('base64'));
   });
 
@@ -95,6 +97,23 @@ describe('decodeFrame', () => {
       expect(params.chunk).toBe(chunk);
       expect(outputChunkBytes(params)).toBeNull();
     }
+  });
+
+  it.each([
+    ['an invalid character', '!'],
+    ['the URL-safe alphabet', '_'],
+    ['a padding character', '='],
+  ])('gives the original text back when %s stops decoding in place', (_name, bad) => {
+    const data = randomBytes(300 * KiB);
+    const frame = encodeOutputFrame('p', 1, 'stdout', data);
+    const text = data.toString('base64');
+    // Past several decode slices, so some text was already overwritten by decoded bytes.
+    const at = frame.indexOf('"chunk":"') + 9 + 200 * KiB + 1;
+    frame.write(bad, at, 'latin1');
+    const original = `${text.slice(0, 200 * KiB + 1)}${bad}${text.slice(200 * KiB + 2)}`;
+    const params = paramsOf(frame);
+    expect(outputChunkBytes(params)).toBeNull();
+    expect(params.chunk).toBe(original);
   });
 
   it('is not fooled by a chunk key inside a string member', () => {
