@@ -8,8 +8,9 @@
  *
  * Scenario names: spawn-throughput, spawn-latency, spawn-loaded, output, pty-spawn, pty-throughput,
  * pty-echo, scale-pipes, scale-ptys, sandbox, sandbox-proxy, network, the WebSocket variants
- * ws-spawn-throughput, ws-output, ws-pty-echo, pool, and spawn-memory (a prefix such as `spawn`,
- * `pty`, `scale` or `ws` selects all that start with it).
+ * ws-spawn-throughput, ws-output, ws-pty-echo, pool, the runs against the reference server
+ * ref-spawn, ref-output, ref-pty-echo, and spawn-memory (a prefix such as `spawn`, `pty`, `scale`,
+ * `ws` or `ref` selects all that start with it).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -24,6 +25,7 @@ import { outputThroughput } from './scenarios/output.js';
 import { ptyEcho, ptyThroughput } from './scenarios/pty.js';
 import { networkProxy } from './scenarios/network.js';
 import { poolThroughput } from './scenarios/pool.js';
+import { refOutput, refPtyEcho, refSpawn } from './scenarios/reference.js';
 import { sandboxOverhead, sandboxProxyOverhead } from './scenarios/sandbox.js';
 import { scalePipes, scalePtys } from './scenarios/scale.js';
 import { spawnLatency, spawnThroughput } from './scenarios/spawn.js';
@@ -47,6 +49,9 @@ const SCENARIOS: readonly Scenario[] = [
   wsOutputThroughput,
   wsPtyEcho,
   poolThroughput,
+  refSpawn,
+  refOutput,
+  refPtyEcho,
   // Last: it grows this process by gigabytes, which would slow every fork after it.
   spawnMemory,
 ];

@@ -39,6 +39,7 @@ import {
   type ResultOf,
 } from '../rpc/methods.js';
 import type { EnvironmentInfo, HttpRequestResult, ServerCapabilities } from '../rpc/wire-types.js';
+import { outputChunkBytes, outputChunkSize } from '../rpc/output-frame.js';
 import { currentShapeAdapter } from './current-shape.js';
 import { DEFAULT_CLIENT_RETAINED_BYTES, RemoteProcess, type ProcessLink } from './remote-process.js';
 import { RpcPeer } from './rpc-peer.js';
@@ -654,8 +655,13 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
 
   #adopt(handle: RemoteProcess): void {
     this.#handles.set(handle.processId, handle);
-    for (const early of this.#early.get(handle.processId) ?? [])
-      this.#deliver(handle, early.kind, early.params);
+    const early = this.#early.get(handle.processId) ?? [];
+    let leading = 0;
+    for (const notification of early) {
+      if (notification.kind === 'output') leading += outputChunkSize(notification.params);
+    }
+    handle.holdLeadingOutput(leading);
+    for (const notification of early) this.#deliver(handle, notification.kind, notification.params);
     // Forgotten once closed (or failed): the caller holds what it still needs, and a client that
     // runs processes for days must not keep every handle, and its log, it ever had.
     const forget = () => {
@@ -690,6 +696,14 @@ export class ExecServerClient implements ExecBackend, FileSystemBackend {
   #deliver(handle: RemoteProcess, kind: NotificationKind, params: unknown): void {
     switch (kind) {
       case 'output': {
+        // From an output frame: the bytes straight from the frame, checked without the base64 text.
+        const bytes = outputChunkBytes(params);
+        if (bytes !== null) {
+          const { processId, seq, stream } = params as Record<string, unknown>;
+          const parsed = serverNotifications.output.params.safeParse({ processId, seq, stream, chunk: '' });
+          if (parsed.success) handle.noteOutput(parsed.data, bytes);
+          return;
+        }
         const parsed = serverNotifications.output.params.safeParse(params);
         if (parsed.success) handle.noteOutput(parsed.data);
         return;

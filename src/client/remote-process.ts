@@ -109,6 +109,8 @@ export class RemoteProcess implements ExecProcess {
   readonly #link: ProcessLink;
   readonly #startedAtMs: number;
   readonly #log: OutputLog;
+  /** Bytes of output the log keeps for replay (see `holdLeadingOutput`). */
+  readonly #retainedBytes: number;
   #pid: number | null;
   #exitCode: number | null = null;
   #closed = false;
@@ -125,8 +127,9 @@ export class RemoteProcess implements ExecProcess {
     this.sandboxType = init.sandboxType;
     this.#pid = init.pid;
     this.#startedAtMs = init.startedAtMs;
+    this.#retainedBytes = init.retainedBytes ?? DEFAULT_CLIENT_RETAINED_BYTES;
     this.#log = new OutputLog({
-      retainedBytes: init.retainedBytes ?? DEFAULT_CLIENT_RETAINED_BYTES,
+      retainedBytes: this.#retainedBytes,
       flowControl: init.keepUnacknowledged === true ? KEEP_UNACKNOWLEDGED : null,
       // Filling the client's log is not consumption: only the consumer acknowledges.
       catchUpRead: (afterSeq, maxBytes) => this.read({ afterSeq, maxBytes, waitMs: 0, acknowledge: false }),
@@ -291,13 +294,24 @@ export class RemoteProcess implements ExecProcess {
 
   // ---- fed by the client ---------------------------------------------------------------------
 
-  /** @internal */
-  noteOutput(params: NotificationParams<'output'>): void {
+  /**
+   * @internal Output that reached the client before its start answer (a server may send it first,
+   * up to its flow-control window: more than the log retains) is kept whole until the caller who
+   * started the process has had its turn to subscribe to `events$`; then the usual bound applies.
+   */
+  holdLeadingOutput(bytes: number): void {
+    if (bytes <= this.#retainedBytes) return;
+    this.#log.setRetainedLimit(bytes);
+    setImmediate(() => this.#log.setRetainedLimit(this.#retainedBytes));
+  }
+
+  /** @internal `bytes`: the chunk already decoded (then `params.chunk` is not read). */
+  noteOutput(params: NotificationParams<'output'>, bytes?: Uint8Array): void {
     this.#log.receive({
       type: 'output',
       seq: params.seq,
       stream: params.stream,
-      chunk: Buffer.from(params.chunk, 'base64'),
+      chunk: bytes ?? Buffer.from(params.chunk, 'base64'),
     });
   }
 

@@ -7,7 +7,8 @@
  * client, the process handles) speaks one shape while the server may speak the other.
  */
 import { TransportError } from '../errors.js';
-import { decodeMessage, encodeNotification, encodeRequest, type IncomingMessage } from '../rpc/envelope.js';
+import { decodeFrame } from '../rpc/output-frame.js';
+import { encodeNotification, encodeRequest, type IncomingMessage } from '../rpc/envelope.js';
 import { fromRpcError } from '../rpc/error-map.js';
 import type { AnyRequestMethod, ParamsIn, ResultOf } from '../rpc/methods.js';
 import { openTransport, type ClientTransport, type TransportOptions } from './transport.js';
@@ -47,7 +48,7 @@ export class RpcPeer {
         resolve();
       });
     });
-    transport.onMessage((text) => this.#onMessage(text));
+    transport.onMessage((frame) => this.#onMessage(frame));
   }
 
   /** Opens `ws://…` or `stdio:<command>`; rejects with a `TransportError` naming the cause. */
@@ -98,8 +99,8 @@ export class RpcPeer {
     this.#transport.terminate();
   }
 
-  #onMessage(text: string): void {
-    const decoded = decodeMessage(text);
+  #onMessage(frame: string | Buffer): void {
+    const decoded = decodeFrame(frame);
     if (!decoded.ok) return;
     this.#route(decoded.message);
   }

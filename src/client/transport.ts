@@ -9,12 +9,12 @@ import type { Readable, Writable } from 'node:stream';
 import { constants as bufferConstants } from 'node:buffer';
 import { WebSocket, type RawData } from 'ws';
 import { TransportError } from '../errors.js';
-import { frameText } from '../rpc/envelope.js';
 import { LineDecoder } from '../rpc/line-framing.js';
 
 export interface ClientTransport {
   send(text: string): void;
-  onMessage(listener: (text: string) => void): void;
+  /** Every inbound message: a line's text, or a WebSocket frame's bytes (see `decodeFrame`). */
+  onMessage(listener: (frame: string | Buffer) => void): void;
   /** Once, when the connection is gone; `detail` says how ('' for a normal close). */
   onClose(listener: (detail: string) => void): void;
   /** Closes gracefully and resolves once closed. */
@@ -53,6 +53,13 @@ export const STDIO_PREFIX = 'stdio:';
 export function openTransport(url: string, options: TransportOptions = {}): Promise<ClientTransport> {
   if (url.startsWith(STDIO_PREFIX)) return openStdioCommand(url.slice(STDIO_PREFIX.length), options);
   return openWebSocket(url, options);
+}
+
+/** A frame as one Buffer (ws hands a Buffer unless told otherwise). */
+function frameBytes(data: RawData): Buffer {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  return data;
 }
 
 function openWebSocket(url: string, options: TransportOptions): Promise<ClientTransport> {
@@ -110,8 +117,8 @@ class WsClientTransport implements ClientTransport {
     if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(text);
   }
 
-  onMessage(listener: (text: string) => void): void {
-    this.#ws.on('message', (data: RawData) => listener(frameText(data)));
+  onMessage(listener: (frame: string | Buffer) => void): void {
+    this.#ws.on('message', (data: RawData) => listener(frameBytes(data)));
   }
 
   onClose(listener: (detail: string) => void): void {
@@ -163,7 +170,7 @@ class StdioClientTransport implements ClientTransport {
   readonly #child: CommandProcess;
   readonly #exited: Promise<void>;
   readonly #decoder: LineDecoder;
-  #messageListener: (text: string) => void = () => {};
+  #messageListener: (frame: string | Buffer) => void = () => {};
   #closeListener: (detail: string) => void = () => {};
   #open = true;
 
@@ -197,7 +204,7 @@ class StdioClientTransport implements ClientTransport {
     if (this.#open) this.#child.stdin.write(`${text}\n`);
   }
 
-  onMessage(listener: (text: string) => void): void {
+  onMessage(listener: (frame: string | Buffer) => void): void {
     this.#messageListener = listener;
   }
 

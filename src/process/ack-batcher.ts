@@ -18,6 +18,12 @@ export class AckBatcher {
   readonly #pending = new Map<ExecProcess, PendingAck>();
   #scheduled: NodeJS.Immediate | null = null;
   #microtask = false;
+  readonly #batchBytes: number;
+
+  /** `batchBytes`: acknowledge at once when this many bytes of one process wait (default 256 KiB). */
+  constructor(batchBytes = ACK_BATCH_BYTES) {
+    this.#batchBytes = batchBytes;
+  }
 
   /** Output up to and including `seq` (`bytes` more of it) may be acknowledged. */
   note(process: ExecProcess, seq: number, bytes: number): void {
@@ -30,7 +36,7 @@ export class AckBatcher {
     entry.bytes += bytes;
     // Never synchronously: `note` runs inside an events$ subscriber, possibly in the middle of the
     // log's replay loop, and an ack may evict (and compact) the very array that loop walks.
-    if (entry.bytes >= ACK_BATCH_BYTES) {
+    if (entry.bytes >= this.#batchBytes) {
       if (!this.#microtask) {
         this.#microtask = true;
         queueMicrotask(() => {
@@ -49,7 +55,7 @@ export class AckBatcher {
   /** Sends the acknowledgements that reached a full batch. */
   #flushFull(): void {
     for (const [process, entry] of [...this.#pending]) {
-      if (entry.bytes < ACK_BATCH_BYTES) continue;
+      if (entry.bytes < this.#batchBytes) continue;
       this.#pending.delete(process);
       ackQuietly(process, entry.seq);
     }

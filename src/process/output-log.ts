@@ -72,7 +72,7 @@ export interface ReadSnapshot extends ReadResult {
 }
 
 export class OutputLog implements Reclaimable {
-  readonly #retainedLimit: number;
+  #retainedLimit: number;
   readonly #keepUnacknowledged: boolean;
   readonly #onAcknowledged: ((acknowledgedBytes: number) => void) | undefined;
   readonly #catchUpRead: ((afterSeq: number, maxBytes: number) => Promise<ReadResult>) | undefined;
@@ -597,6 +597,15 @@ export class OutputLog implements Reclaimable {
       else high = mid;
     }
     return low;
+  }
+
+  /**
+   * Changes the retention bound (bytes of output kept for replay); a lower one evicts at once what
+   * is over it. The client raises it while the output that led a start answer waits for the caller.
+   */
+  setRetainedLimit(bytes: number): void {
+    this.#retainedLimit = bytes;
+    this.#evict();
   }
 
   #evict(): void {

@@ -186,7 +186,11 @@ export class Connection implements ConnectionState {
   #forwarderOf(): NotificationForwarder | null {
     if (this.#closed || this.session === null) return null;
     this.#forwarder ??= new NotificationForwarder(
-      { send: (text) => this.#send(text), bufferedAmount: () => this.#transport.bufferedAmount() },
+      {
+        send: (message, released) => this.#transport.send(message, released),
+        releasesMessages: this.#transport.releasesMessages,
+        bufferedAmount: () => this.#transport.bufferedAmount(),
+      },
       this.options.outboundHighWaterBytes,
       this.session.forwarded,
       this.session.autoAck,

@@ -19,14 +19,29 @@
 import { Subscription } from 'rxjs';
 import type { ExecProcess, ProcessEvent } from '../core/types.js';
 import { encodeNotification } from '../rpc/envelope.js';
+import { encodeOutputFrame } from '../rpc/output-frame.js';
+import { returnFrame, takeFrame } from './frame-pool.js';
 import { serverNotifications } from '../rpc/methods.js';
 import { AckBatcher } from '../process/ack-batcher.js';
 import type { ServerLogger } from './runtime-port.js';
 
 const DRAIN_POLL_MS = 10;
+/**
+ * Output the server acknowledges on a client's behalf is acknowledged per MiB sent (or at the end
+ * of the turn): each acknowledgement is a message to the process's worker, and output notifications
+ * carry hundreds of KiB each. Well under the server's flow-control window (4 MiB by default); a
+ * smaller window is still acknowledged at the end of every turn.
+ */
+const AUTO_ACK_BATCH_BYTES = 1024 * 1024;
 
 export interface ForwarderSink {
-  send(text: string): void;
+  /**
+   * One message: JSON text, or its UTF-8 bytes (an output frame: see output-frame.ts). `released`
+   * as in `MessageTransport.send`.
+   */
+  send(message: string | Buffer, released?: () => void): void;
+  /** Whether `send` calls `released`: then output frames come from the frame pool. */
+  readonly releasesMessages: boolean;
   /** Bytes queued on the socket and not yet written. */
   bufferedAmount(): number;
 }
@@ -41,7 +56,7 @@ export class NotificationForwarder {
   readonly #autoAck: ReadonlySet<string>;
   /** Highest network-decision ordinal sent per process (shared with the session). */
   readonly #forwardedNetwork: Map<string, number>;
-  readonly #acks = new AckBatcher();
+  readonly #acks = new AckBatcher(AUTO_ACK_BATCH_BYTES);
   readonly #follows = new Map<string, Subscription>();
   readonly #paused = new Map<string, ExecProcess>();
   #drainTimer: NodeJS.Timeout | null = null;
@@ -89,7 +104,17 @@ export class NotificationForwarder {
           this.#pause(processId, process);
           return;
         }
-        this.#sink.send(encode(processId, event));
+        if (event.type === 'output' && this.#sink.releasesMessages) {
+          const frame = encodeOutputFrame(processId, event.seq, event.stream, event.chunk, takeFrame);
+          this.#sink.send(frame, () => {
+            returnFrame(frame);
+            this.#resumeIfDrained();
+          });
+        } else if (event.type === 'output') {
+          this.#sink.send(encodeOutputFrame(processId, event.seq, event.stream, event.chunk));
+        } else {
+          this.#sink.send(encode(processId, event));
+        }
         this.#forwarded.set(processId, event.seq);
         if (event.type === 'output' && this.#autoAck.has(processId)) {
           this.#acks.note(process, event.seq, event.chunk.byteLength);
@@ -122,44 +147,26 @@ export class NotificationForwarder {
     this.#paused.set(processId, process);
     if (this.#drainTimer !== null) return;
     this.#logger.debug({}, 'outbound buffer above high water: pausing output notifications');
-    // ws has no drain event of its own; a short poll while paused is cheap and always correct.
-    this.#drainTimer = setInterval(() => {
-      if (this.#sink.bufferedAmount() > this.#highWater / 2) return;
-      if (this.#drainTimer !== null) clearInterval(this.#drainTimer);
-      this.#drainTimer = null;
-      const paused = [...this.#paused];
-      this.#paused.clear();
-      for (const [id, p] of paused) this.follow(id, p);
-    }, DRAIN_POLL_MS);
+    // ws has no drain event of its own: each written output frame checks (see `follow`), and a
+    // short poll while paused covers a carrier that does not report writes.
+    this.#drainTimer = setInterval(() => this.#resumeIfDrained(), DRAIN_POLL_MS);
     this.#drainTimer.unref();
+  }
+
+  /** While paused: once the socket has drained to half the mark, follow the paused processes again. */
+  #resumeIfDrained(): void {
+    if (this.#drainTimer === null || this.#disposed) return;
+    if (this.#sink.bufferedAmount() > this.#highWater / 2) return;
+    clearInterval(this.#drainTimer);
+    this.#drainTimer = null;
+    const paused = [...this.#paused];
+    this.#paused.clear();
+    for (const [id, p] of paused) this.follow(id, p);
   }
 }
 
-const OUTPUT_PREFIX = `{"method":${JSON.stringify(serverNotifications.output.name)},"params":{"processId":`;
-
-/**
- * The output notification is built around its base64 text: base64 needs no JSON escaping, so
- * concatenation gives exactly what `JSON.stringify` would, without a second scan and copy of every
- * chunk. The member order is the one `JSON.stringify` of `{method, params}` produces.
- */
-export function encodeOutputNotification(
-  processId: string,
-  seq: number,
-  stream: string,
-  base64: string,
-): string {
-  return `${OUTPUT_PREFIX}${JSON.stringify(processId)},"seq":${seq},"stream":${JSON.stringify(stream)},"chunk":"${base64}"}}`;
-}
-
-function encode(processId: string, event: ProcessEvent): string {
+function encode(processId: string, event: Exclude<ProcessEvent, { type: 'output' | 'network' }>): string {
   switch (event.type) {
-    case 'output':
-      return encodeOutputNotification(
-        processId,
-        event.seq,
-        event.stream,
-        Buffer.from(event.chunk.buffer, event.chunk.byteOffset, event.chunk.byteLength).toString('base64'),
-      );
     case 'exited':
       return encodeNotification(serverNotifications.exited.name, {
         processId,

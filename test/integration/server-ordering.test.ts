@@ -18,16 +18,22 @@ import { RawClient } from '../helpers/raw-ws.js';
 
 const encoder = new TextEncoder();
 
-/** A process that printed `text` and exited 0 before anyone looked. */
+/** A process that printed `text` (or these chunks) and exited 0 before anyone looked. */
 function finishedProcess(
   processId: string,
   text: string,
+  chunks: Uint8Array[] = [encoder.encode(text)],
   write: ExecProcess['write'] = () => Promise.resolve('stdinClosed'),
 ): ExecProcess {
   const events: ProcessEvent[] = [
-    { type: 'output', seq: 1, stream: 'stdout', chunk: encoder.encode(text) },
-    { type: 'exited', seq: 2, exitCode: 0 },
-    { type: 'closed', seq: 3 },
+    ...chunks.map((chunk, index) => ({
+      type: 'output' as const,
+      seq: index + 1,
+      stream: 'stdout' as const,
+      chunk,
+    })),
+    { type: 'exited', seq: chunks.length + 1, exitCode: 0 },
+    { type: 'closed', seq: chunks.length + 2 },
   ];
   const subject = new ReplaySubject<ProcessEvent>();
   for (const event of events) subject.next(event);
@@ -73,7 +79,7 @@ function finishedProcess(
   };
 }
 
-function fakeRuntime(write?: ExecProcess['write']): ServerRuntime {
+function fakeRuntime(fake: { chunks?: Uint8Array[]; write?: ExecProcess['write'] } = {}): ServerRuntime {
   return {
     session(): RuntimeSession {
       const processes = new Map<string, ExecProcess>();
@@ -82,7 +88,7 @@ function fakeRuntime(write?: ExecProcess['write']): ServerRuntime {
         start(options: StartOptions) {
           const id = options.processId!;
           if (processes.has(id)) return Promise.reject(new DuplicateProcessError(id));
-          const process = finishedProcess(id, `ran ${options.argv.join(' ')}`, write);
+          const process = finishedProcess(id, `ran ${options.argv.join(' ')}`, fake.chunks, fake.write);
           processes.set(id, process);
           return Promise.resolve(process);
         },
@@ -149,10 +155,12 @@ it('answers a request in hand before a shutdown closes the connection', async ()
   const writing = new Promise<void>((resolve) => (finishWrite = resolve));
   let written!: () => void;
   const writeArrived = new Promise<void>((resolve) => (written = resolve));
-  const runtime = fakeRuntime(async () => {
-    written();
-    await writing;
-    return 'stdinClosed';
+  const runtime = fakeRuntime({
+    write: async () => {
+      written();
+      await writing;
+      return 'stdinClosed';
+    },
   });
   const server = await startServer({ runtime });
   const client = await ExecServerClient.connect(server.url, { clientName: 'shutdown' });
@@ -165,4 +173,26 @@ it('answers a request in hand before a shutdown closes the connection', async ()
   finishWrite();
   await expect(write).resolves.toBeDefined();
   await closing;
+});
+
+it('keeps output that preceded the start response, beyond the client retention, for the caller', async () => {
+  // 3 MiB before the answer: three times what the client's log keeps per process by default.
+  const chunks = Array.from({ length: 12 }, (_, index) => new Uint8Array(256 * 1024).fill(index + 1));
+  const server = await startServer({ runtime: fakeRuntime({ chunks }) });
+  cleanups.push(() => server.close());
+  const client = await ExecServerClient.connect(server.url, { clientName: 'order' });
+  cleanups.push(() => client.close());
+  const process = await client.start({ processId: 'lead', argv: ['x'], cwd: '/', env: {} });
+  const received: number[] = [];
+  await new Promise<void>((resolve, reject) =>
+    process.events$.subscribe({
+      next: (event) => {
+        if (event.type === 'output') received.push(event.chunk[0]!, event.chunk.byteLength);
+      },
+      error: reject,
+      complete: resolve,
+    }),
+  );
+  expect(received).toEqual(chunks.flatMap((chunk) => [chunk[0], chunk.byteLength]));
+  expect(process.lostSeqs).toBe(0);
 });

@@ -61,8 +61,17 @@ export class StdioTransport implements MessageTransport {
     return stdioParseFailureMessage(reason);
   }
 
-  send(text: string): void {
-    if (this.#open) this.#output.write(`${text}\n`);
+  /** The output stream may keep a written buffer (a pipe in a test): `released` is never called. */
+  readonly releasesMessages = false;
+
+  send(message: string | Buffer): void {
+    if (!this.#open) return;
+    if (typeof message === 'string') {
+      this.#output.write(`${message}\n`);
+    } else {
+      this.#output.write(message);
+      this.#output.write('\n');
+    }
   }
 
   bufferedAmount(): number {

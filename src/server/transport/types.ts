@@ -10,7 +10,14 @@ export interface MessageTransport {
   readonly isOpen: boolean;
   /** The -32600 text for a message that could not be parsed, in the carrier's own words. */
   parseFailureMessage(reason: string): string;
-  send(text: string): void;
+  /**
+   * One message: JSON text, or its UTF-8 bytes (output notifications are built as bytes).
+   * `released`, when `releasesMessages`: called once the carrier holds no reference to `message`
+   * any more (written to the socket, or dropped), so its memory may be reused.
+   */
+  send(message: string | Buffer, released?: () => void): void;
+  /** Whether `send` calls `released` (a socket can tell; a stream that may keep the buffer cannot). */
+  readonly releasesMessages: boolean;
   /** Bytes queued and not yet written (for the notification backpressure). */
   bufferedAmount(): number;
   /**

@@ -11,6 +11,7 @@ const CLOSE_GRACE_MS = 1_000;
 
 export class WsTransport implements MessageTransport {
   readonly peer: string;
+  readonly releasesMessages = true;
   readonly #ws: WebSocket;
 
   constructor(ws: WebSocket, peer: string, logger: ServerLogger) {
@@ -27,8 +28,14 @@ export class WsTransport implements MessageTransport {
     return parseFailureMessage(this.peer, reason);
   }
 
-  send(text: string): void {
-    if (this.isOpen) this.#ws.send(text);
+  send(message: string | Buffer, released?: () => void): void {
+    if (!this.isOpen) {
+      released?.();
+      return;
+    }
+    // Bytes go out as a text frame too: they are UTF-8 JSON, and ws takes their length as is. The
+    // callback runs once the socket has written the frame (or failed to).
+    this.#ws.send(message, { binary: false }, released === undefined ? undefined : () => released());
   }
 
   bufferedAmount(): number {
