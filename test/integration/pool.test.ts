@@ -200,6 +200,8 @@ describe('ExecServerPool with a DNS name', () => {
     // Gone from the name, still holding the pool's processes: kept for them, used for nothing new.
     const starts = await Promise.all(Array.from({ length: 6 }, () => pool.start(TRUE)));
     expect(starts.every((p) => p.server === second.url)).toBe(true);
+    // Counted until they have closed: wait, so that the count below is the four still running.
+    await Promise.all(starts.map((p) => p.closed));
     expect(pool.servers().map((s) => s.url)).toEqual([first.url, second.url]);
     await Promise.all(early.map((p) => finish(p)));
     expect(pool.servers().map((s) => s.url)).toEqual([second.url]);
