@@ -12,14 +12,7 @@
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bwrapAvailable } from '../helpers/bwrap.js';
-import {
-  type Certificate,
-  commandAvailable,
-  makeCertificate,
-  type Origin,
-  startOrigin,
-  startTlsOrigin,
-} from '../helpers/network-fixtures.js';
+import { commandAvailable, withOrigins } from '../helpers/network-fixtures.js';
 import type { RawJsonRpcClient } from '../helpers/raw-ws.js';
 import {
   closedNotification,
@@ -37,21 +30,7 @@ const available = bwrapAvailable() && commandAvailable('curl') && commandAvailab
 const targets = available ? await startTargets() : [];
 afterAll(() => stopTargets(targets));
 
-let origin: Origin;
-let tls: Origin;
-let certificate: Certificate;
-beforeAll(async () => {
-  if (!available) return;
-  origin = await startOrigin();
-  certificate = makeCertificate();
-  tls = await startTlsOrigin(certificate);
-});
-afterAll(async () => {
-  if (!available) return;
-  await origin.close();
-  await tls.close();
-  certificate.dispose();
-});
+const origins = withOrigins(available);
 
 /** Upstream's sandbox: read everything, write nothing, no network of its own. */
 const permissions = {
@@ -163,22 +142,22 @@ describe.runIf(available).each(targets)('conformance: managed network, $name', (
 
   it('allows an exact host, through the proxy, and reports it', async () => {
     const ran = await run(
-      `curl -sS -m 10 http://127.0.0.1:${origin.port}/exact`,
+      `curl -sS -m 10 http://127.0.0.1:${origins.origin.port}/exact`,
       proxy({ '127.0.0.1': 'allow' }),
     );
     expect(ran.started.sandboxType).toBe('linuxSeccomp');
     expect(ran.collected.output).toBe('hello GET /exact\n');
-    expect(ran.decisions).toEqual([allow('http', origin.port, 'GET')]);
+    expect(ran.decisions).toEqual([allow('http', origins.origin.port, 'GET')]);
     // Always present, on the exit as on reads.
     expect(ran.exited).toMatchObject({ exitCode: 0, sandboxDenied: false });
   });
 
   it('refuses a local name that is not listed (not_allowed_local), with the 403 body of the reference', async () => {
     const ran = await run(
-      `curl -sS -m 10 http://localhost:${origin.port}/local`,
+      `curl -sS -m 10 http://localhost:${origins.origin.port}/local`,
       proxy({ '127.0.0.1': 'allow' }),
     );
-    expect(ran.decisions).toEqual([deny('not_allowed_local', 'localhost', origin.port)]);
+    expect(ran.decisions).toEqual([deny('not_allowed_local', 'localhost', origins.origin.port)]);
     expect(JSON.parse(ran.collected.output)).toEqual({
       status: 'blocked',
       host: 'localhost',
@@ -186,22 +165,25 @@ describe.runIf(available).each(targets)('conformance: managed network, $name', (
       decision: 'deny',
       source: 'baseline_policy',
       protocol: 'http',
-      port: origin.port,
+      port: origins.origin.port,
       message: 'Sandbox policy blocks local/private network addresses.',
     });
   });
 
   it('never lets `*` allow a loopback address', async () => {
-    const ran = await run(`curl -sS -m 10 http://127.0.0.1:${origin.port}/star`, proxy({ '*': 'allow' }));
-    expect(ran.decisions).toEqual([deny('not_allowed_local', '127.0.0.1', origin.port)]);
+    const ran = await run(
+      `curl -sS -m 10 http://127.0.0.1:${origins.origin.port}/star`,
+      proxy({ '*': 'allow' }),
+    );
+    expect(ran.decisions).toEqual([deny('not_allowed_local', '127.0.0.1', origins.origin.port)]);
   });
 
   it('lets a deny entry win', async () => {
     const ran = await run(
-      `curl -sS -m 10 http://127.0.0.1:${origin.port}/denied`,
+      `curl -sS -m 10 http://127.0.0.1:${origins.origin.port}/denied`,
       proxy({ '127.0.0.1': 'deny', localhost: 'allow' }),
     );
-    expect(ran.decisions).toEqual([deny('denied', '127.0.0.1', origin.port)]);
+    expect(ran.decisions).toEqual([deny('denied', '127.0.0.1', origins.origin.port)]);
   });
 
   it('refuses a name no pattern allows (not_allowed), before any lookup', async () => {
@@ -211,7 +193,7 @@ describe.runIf(available).each(targets)('conformance: managed network, $name', (
 
   it('in limited mode refuses POST and CONNECT with a mode-guard decision after the domain allow', async () => {
     const ran = await run(
-      `curl -sS -m 10 -X POST http://127.0.0.1:${origin.port}/post; curl -sS -m 10 -k https://127.0.0.1:${tls.port}/`,
+      `curl -sS -m 10 -X POST http://127.0.0.1:${origins.origin.port}/post; curl -sS -m 10 -k https://127.0.0.1:${origins.tls.port}/`,
       proxy({ '127.0.0.1': 'allow' }, { mode: 'limited' }),
     );
     const guard = (reason: string, protocol: string, port: number, method: string) => ({
@@ -226,34 +208,34 @@ describe.runIf(available).each(targets)('conformance: managed network, $name', (
       policyOverride: false,
     });
     expect(ran.decisions).toEqual([
-      allow('http', origin.port, 'POST'),
-      guard('method_not_allowed', 'http', origin.port, 'POST'),
-      allow('https_connect', tls.port, 'CONNECT'),
-      guard('mitm_required', 'https_connect', tls.port, 'CONNECT'),
+      allow('http', origins.origin.port, 'POST'),
+      guard('method_not_allowed', 'http', origins.origin.port, 'POST'),
+      allow('https_connect', origins.tls.port, 'CONNECT'),
+      guard('mitm_required', 'https_connect', origins.tls.port, 'CONNECT'),
     ]);
   });
 
   it('tunnels HTTPS to an allowed TLS origin (CONNECT)', async () => {
     const ran = await run(
-      `curl -sS -m 10 --cacert ${certificate.certPath} https://127.0.0.1:${tls.port}/tls`,
+      `curl -sS -m 10 --cacert ${origins.certificate.certPath} https://127.0.0.1:${origins.tls.port}/tls`,
       proxy({ '127.0.0.1': 'allow' }),
     );
     expect(ran.collected.output).toBe('hello GET /tls\n');
-    expect(ran.decisions).toEqual([allow('https_connect', tls.port, 'CONNECT')]);
+    expect(ran.decisions).toEqual([allow('https_connect', origins.tls.port, 'CONNECT')]);
   });
 
   it('serves SOCKS5 at ALL_PROXY (no method in its decision)', async () => {
     const ran = await run(
-      `curl -sS -m 10 -x "$ALL_PROXY" http://127.0.0.1:${origin.port}/socks`,
+      `curl -sS -m 10 -x "$ALL_PROXY" http://127.0.0.1:${origins.origin.port}/socks`,
       proxy({ '127.0.0.1': 'allow' }),
     );
     expect(ran.collected.output).toBe('hello GET /socks\n');
-    expect(ran.decisions).toEqual([allow('socks5_tcp', origin.port)]);
+    expect(ran.decisions).toEqual([allow('socks5_tcp', origins.origin.port)]);
   });
 
   it("gets nothing around the proxy (curl --noproxy '*'), and no decision is made", async () => {
     const ran = await run(
-      `curl -sS -m 10 --noproxy '*' http://127.0.0.1:${origin.port}/around; echo "rc=$?"`,
+      `curl -sS -m 10 --noproxy '*' http://127.0.0.1:${origins.origin.port}/around; echo "rc=$?"`,
       proxy({ '127.0.0.1': 'allow' }),
     );
     expect(ran.collected.output).toMatch(/rc=7\n$/);
@@ -261,12 +243,12 @@ describe.runIf(available).each(targets)('conformance: managed network, $name', (
   });
 
   it('fails closed: enforced without a proxy config, no network even with the profile saying on', async () => {
-    const ran = await run(`curl -sS -m 10 http://127.0.0.1:${origin.port}/closed`, null, {
+    const ran = await run(`curl -sS -m 10 http://127.0.0.1:${origins.origin.port}/closed`, null, {
       sandbox: { ...permissions, permissions: { ...permissions.permissions, network: 'enabled' } },
     });
     expect(ran.collected.exitCode).not.toBe(0);
     expect(ran.decisions).toEqual([]);
-    expect(origin.requests.some((request) => request.url === '/closed')).toBe(false);
+    expect(origins.origin.requests.some((request) => request.url === '/closed')).toBe(false);
   });
 
   it.each([
@@ -323,7 +305,7 @@ describe.runIf(available)('conformance: managed network in the seed shape (ours)
     const id = fresh('seed');
     const started = await client.result('process/start', {
       processId: id,
-      argv: ['/bin/sh', '-c', `curl -sS -m 10 http://127.0.0.1:${origin.port}/seed`],
+      argv: ['/bin/sh', '-c', `curl -sS -m 10 http://127.0.0.1:${origins.origin.port}/seed`],
       cwd: tmpdir(),
       env: { PATH: '/usr/local/bin:/usr/bin:/bin' },
       tty: false,
@@ -349,7 +331,7 @@ describe.runIf(available)('conformance: managed network in the seed shape (ours)
         reason: 'allow',
         protocol: 'http',
         host: '127.0.0.1',
-        port: origin.port,
+        port: origins.origin.port,
         method: 'GET',
         policyOverride: false,
       },
@@ -360,7 +342,11 @@ describe.runIf(available)('conformance: managed network in the seed shape (ours)
     const id = fresh('seed');
     await client.result('process/start', {
       processId: id,
-      argv: ['/bin/sh', '-c', `curl -sS -m 10 http://127.0.0.1:${origin.port}/seed-closed; echo "rc=$?"`],
+      argv: [
+        '/bin/sh',
+        '-c',
+        `curl -sS -m 10 http://127.0.0.1:${origins.origin.port}/seed-closed; echo "rc=$?"`,
+      ],
       cwd: tmpdir(),
       env: { PATH: '/usr/local/bin:/usr/bin:/bin' },
       tty: false,
@@ -374,7 +360,7 @@ describe.runIf(available)('conformance: managed network in the seed shape (ours)
     const id = fresh('seed');
     await client.result('process/start', {
       processId: id,
-      argv: ['/bin/sh', '-c', `curl -sS -f -m 10 http://localhost:${origin.port}/x`],
+      argv: ['/bin/sh', '-c', `curl -sS -f -m 10 http://localhost:${origins.origin.port}/x`],
       cwd: tmpdir(),
       env: { PATH: '/usr/local/bin:/usr/bin:/bin' },
       tty: false,

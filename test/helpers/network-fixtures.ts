@@ -16,6 +16,7 @@ import { connect, createServer as createNetServer, type Server, type Socket } fr
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { formatPreamble } from '../../src/network/index.js';
+import { afterAll, beforeAll } from 'vitest';
 
 /** Whether a command is on PATH; under CI=true a missing one fails (`.ci/run` installs it). */
 export function commandAvailable(name: string): boolean {
@@ -225,4 +226,32 @@ export async function startBridge(socketPath: string, token: string): Promise<Br
       await closeServer(server);
     },
   };
+}
+
+/** A plain HTTP origin, a TLS origin and its certificate, for one test file. */
+export interface Origins {
+  readonly origin: Origin;
+  readonly tls: Origin;
+  readonly certificate: Certificate;
+}
+
+/**
+ * Starts the origins before the file's tests (when `enabled`) and stops them after; the fields are
+ * set once `beforeAll` has run.
+ */
+export function withOrigins(enabled: boolean): Origins {
+  const origins = {} as { origin: Origin; tls: Origin; certificate: Certificate };
+  beforeAll(async () => {
+    if (!enabled) return;
+    origins.origin = await startOrigin();
+    origins.certificate = makeCertificate();
+    origins.tls = await startTlsOrigin(origins.certificate);
+  });
+  afterAll(async () => {
+    if (!enabled) return;
+    await origins.origin.close();
+    await origins.tls.close();
+    origins.certificate.dispose();
+  });
+  return origins;
 }

@@ -24,14 +24,7 @@ import type {
 } from '../../src/index.js';
 import { inProcessBackend, wireBackend } from '../helpers/backends.js';
 import { bwrapAvailable } from '../helpers/bwrap.js';
-import {
-  type Certificate,
-  commandAvailable,
-  makeCertificate,
-  type Origin,
-  startOrigin,
-  startTlsOrigin,
-} from '../helpers/network-fixtures.js';
+import { commandAvailable, withOrigins } from '../helpers/network-fixtures.js';
 import { eventually, isDead, withDescendants } from '../helpers/process.js';
 import { managedNetworkProxy } from '../../src/core/network-options.js';
 
@@ -93,22 +86,7 @@ const resolve = (name: string) =>
 
 const RUNTIME: ExecRuntimeOptions = { workers: 2, networkProxy: { resolve, headersTimeoutMs: 2_000 } };
 
-let origin: Origin;
-let tls: Origin;
-let certificate: Certificate;
-
-beforeAll(async () => {
-  if (!available) return;
-  origin = await startOrigin();
-  certificate = makeCertificate();
-  tls = await startTlsOrigin(certificate);
-});
-afterAll(async () => {
-  if (!available) return;
-  await origin.close();
-  await tls.close();
-  certificate.dispose();
-});
+const origins = withOrigins(available);
 
 describe.runIf(available).each([
   ['in process', () => inProcessBackend(RUNTIME)],
@@ -131,13 +109,13 @@ describe.runIf(available).each([
   it('reaches an allowed host through the proxy with curl, and reports the allow', async () => {
     const ran = await run(
       backend,
-      `curl -sS -m 10 http://127.0.0.1:${origin.port}/allowed`,
+      `curl -sS -m 10 http://127.0.0.1:${origins.origin.port}/allowed`,
       enforced({ '127.0.0.1': 'allow' }),
     );
     expect(ran.output).toBe('hello GET /allowed\n');
     expect(ran.exitCode).toBe(0);
     expect(ran.process.sandboxType).toBe('linux-seccomp');
-    expect(ran.decisions.map(brief)).toEqual([`allow:allow:http:127.0.0.1:${origin.port}`]);
+    expect(ran.decisions.map(brief)).toEqual([`allow:allow:http:127.0.0.1:${origins.origin.port}`]);
     expect(ran.decisions[0]).toMatchObject({
       processId: ran.process.processId,
       scope: 'domain',
@@ -154,42 +132,46 @@ describe.runIf(available).each([
   it('refuses a host that is not allowed, reports it, and calls the failure a sandbox denial', async () => {
     const ran = await run(
       backend,
-      `curl -sS -f -m 10 http://localhost:${origin.port}/no`,
+      `curl -sS -f -m 10 http://localhost:${origins.origin.port}/no`,
       enforced({ '127.0.0.1': 'allow' }),
     );
     expect(ran.exitCode).toBe(22); // curl -f: HTTP 403
-    expect(ran.decisions.map(brief)).toEqual([`deny:not_allowed_local:http:localhost:${origin.port}`]);
+    expect(ran.decisions.map(brief)).toEqual([
+      `deny:not_allowed_local:http:localhost:${origins.origin.port}`,
+    ]);
     expect(ran.process.info().networkDenials?.map(brief)).toEqual(ran.decisions.map(brief));
     expect(ran.read.sandboxDenied).toBe(true);
     expect(ran.exitDenied).toBe(true);
-    expect(origin.requests.some((request) => request.url === '/no')).toBe(false);
+    expect(origins.origin.requests.some((request) => request.url === '/no')).toBe(false);
   });
 
   it('lets deny win over allow', async () => {
     const ran = await run(
       backend,
-      `curl -sS -m 10 http://ok.example.test:${origin.port}/ok; curl -sS -m 10 http://bad.example.test:${origin.port}/bad`,
+      `curl -sS -m 10 http://ok.example.test:${origins.origin.port}/ok; curl -sS -m 10 http://bad.example.test:${origins.origin.port}/bad`,
       enforced({ '*.example.test': 'allow', 'bad.example.test': 'deny' }, { allowLocalBinding: true }),
     );
     expect(ran.output).toContain('hello GET /ok\n');
     expect(ran.output).toContain('"reason":"denied"');
     expect(ran.decisions.map(brief)).toEqual([
-      `allow:allow:http:ok.example.test:${origin.port}`,
-      `deny:denied:http:bad.example.test:${origin.port}`,
+      `allow:allow:http:ok.example.test:${origins.origin.port}`,
+      `deny:denied:http:bad.example.test:${origins.origin.port}`,
     ]);
   });
 
   it('refuses loopback unless that exact host is listed', async () => {
     const wildcard = await run(
       backend,
-      `curl -sS -m 10 http://127.0.0.1:${origin.port}/star`,
+      `curl -sS -m 10 http://127.0.0.1:${origins.origin.port}/star`,
       enforced({ '*': 'allow' }),
     );
-    expect(wildcard.decisions.map(brief)).toEqual([`deny:not_allowed_local:http:127.0.0.1:${origin.port}`]);
+    expect(wildcard.decisions.map(brief)).toEqual([
+      `deny:not_allowed_local:http:127.0.0.1:${origins.origin.port}`,
+    ]);
     expect(wildcard.output).toContain('"reason":"not_allowed_local"');
     const listed = await run(
       backend,
-      `curl -sS -m 10 http://127.0.0.1:${origin.port}/listed`,
+      `curl -sS -m 10 http://127.0.0.1:${origins.origin.port}/listed`,
       enforced({ '127.0.0.1': 'allow' }),
     );
     expect(listed.output).toBe('hello GET /listed\n');
@@ -198,42 +180,42 @@ describe.runIf(available).each([
   it("gets nothing with curl --noproxy '*', and no decision is made", async () => {
     const ran = await run(
       backend,
-      `curl -sS -m 10 --noproxy '*' http://127.0.0.1:${origin.port}/direct; echo "rc=$?"`,
+      `curl -sS -m 10 --noproxy '*' http://127.0.0.1:${origins.origin.port}/direct; echo "rc=$?"`,
       enforced({ '127.0.0.1': 'allow' }),
     );
     expect(ran.output).toMatch(/Failed to connect to 127\.0\.0\.1 port \d+.*\nrc=7\n$/);
     expect(ran.decisions).toEqual([]);
-    expect(origin.requests.some((request) => request.url === '/direct')).toBe(false);
+    expect(origins.origin.requests.some((request) => request.url === '/direct')).toBe(false);
   });
 
   it('works the same under a terminal (the launcher runs first as an exec step there)', async () => {
-    const ran = await run(backend, `curl -sS -m 10 http://127.0.0.1:${origin.port}/terminal`, {
+    const ran = await run(backend, `curl -sS -m 10 http://127.0.0.1:${origins.origin.port}/terminal`, {
       ...enforced({ '127.0.0.1': 'allow' }),
       tty: true,
     });
     expect(ran.output).toBe('hello GET /terminal\r\n');
-    expect(ran.decisions.map(brief)).toEqual([`allow:allow:http:127.0.0.1:${origin.port}`]);
+    expect(ran.decisions.map(brief)).toEqual([`allow:allow:http:127.0.0.1:${origins.origin.port}`]);
   });
 
   it('tunnels HTTPS through CONNECT to an allowed local TLS server', async () => {
     const ran = await run(
       backend,
-      `curl -sS -m 10 --cacert ${certificate.certPath} https://127.0.0.1:${tls.port}/secure`,
+      `curl -sS -m 10 --cacert ${origins.certificate.certPath} https://127.0.0.1:${origins.tls.port}/secure`,
       enforced({ '127.0.0.1': 'allow' }),
     );
     expect(ran.output).toBe('hello GET /secure\n');
-    expect(ran.decisions.map(brief)).toEqual([`allow:allow:https_connect:127.0.0.1:${tls.port}`]);
+    expect(ran.decisions.map(brief)).toEqual([`allow:allow:https_connect:127.0.0.1:${origins.tls.port}`]);
     expect(ran.decisions[0]!.method).toBe('CONNECT');
   });
 
   it('serves SOCKS5 (ALL_PROXY is socks5h) on the same bridge', async () => {
     const ran = await run(
       backend,
-      `echo "$ALL_PROXY"; curl -sS -m 10 -x "$ALL_PROXY" http://127.0.0.1:${origin.port}/socks`,
+      `echo "$ALL_PROXY"; curl -sS -m 10 -x "$ALL_PROXY" http://127.0.0.1:${origins.origin.port}/socks`,
       enforced({ '127.0.0.1': 'allow' }),
     );
     expect(ran.output).toBe('socks5h://127.0.0.1:3128\nhello GET /socks\n');
-    expect(ran.decisions.map(brief)).toEqual([`allow:allow:socks5_tcp:127.0.0.1:${origin.port}`]);
+    expect(ran.decisions.map(brief)).toEqual([`allow:allow:socks5_tcp:127.0.0.1:${origins.origin.port}`]);
     expect(ran.decisions[0]!.method).toBeUndefined();
   });
 
@@ -246,10 +228,14 @@ describe.runIf(available).each([
   });
 
   it('fails closed: enforced without a proxy config there is no network, even with the policy saying on', async () => {
-    const ran = await run(backend, `curl -sS -m 10 http://127.0.0.1:${origin.port}/closed; echo "rc=$?"`, {
-      sandbox: { mode: 'require', policy: { type: 'read-only', network_access: true } },
-      enforceManagedNetwork: true,
-    });
+    const ran = await run(
+      backend,
+      `curl -sS -m 10 http://127.0.0.1:${origins.origin.port}/closed; echo "rc=$?"`,
+      {
+        sandbox: { mode: 'require', policy: { type: 'read-only', network_access: true } },
+        enforceManagedNetwork: true,
+      },
+    );
     expect(ran.output).toMatch(/rc=7\n$/);
     expect(ran.decisions).toEqual([]);
   });
@@ -257,7 +243,7 @@ describe.runIf(available).each([
   it('confines the network alone when the start asked for no sandbox', async () => {
     const ran = await run(
       backend,
-      `curl -sS -m 10 http://127.0.0.1:${origin.port}/bare; curl -sS -m 10 --noproxy '*' http://127.0.0.1:${origin.port}/bare-direct; echo "rc=$?"`,
+      `curl -sS -m 10 http://127.0.0.1:${origins.origin.port}/bare; curl -sS -m 10 --noproxy '*' http://127.0.0.1:${origins.origin.port}/bare-direct; echo "rc=$?"`,
       { ...enforced({ '127.0.0.1': 'allow' }), sandbox: null },
     );
     expect(ran.process.sandboxType).toBe('linux-seccomp');
@@ -267,12 +253,12 @@ describe.runIf(available).each([
   it('a proxy that is not enforced is advisory: the variables name it, the sandbox policy decides the rest', async () => {
     const ran = await run(
       backend,
-      `curl -sS -m 10 http://127.0.0.1:${origin.port}/advisory; curl -sS -m 10 --noproxy '*' http://127.0.0.1:${origin.port}/around`,
+      `curl -sS -m 10 http://127.0.0.1:${origins.origin.port}/advisory; curl -sS -m 10 --noproxy '*' http://127.0.0.1:${origins.origin.port}/around`,
       { networkProxy: proxy({ '127.0.0.1': 'allow' }), sandbox: null },
     );
     expect(ran.process.sandboxType).toBe('none');
     expect(ran.output).toBe('hello GET /advisory\nhello GET /around\n');
-    expect(ran.decisions.map(brief)).toEqual([`allow:allow:http:127.0.0.1:${origin.port}`]);
+    expect(ran.decisions.map(brief)).toEqual([`allow:allow:http:127.0.0.1:${origins.origin.port}`]);
   });
 
   it('lets nothing out directly: no connection to the host, no raw or Unix socket, not the proxy socket', async () => {
@@ -283,7 +269,7 @@ describe.runIf(available).each([
       '        f(); print(name, "ok")',
       '    except OSError as e:',
       '        print(name, e.errno)',
-      `attempt("tcp-host", lambda: socket.create_connection(("127.0.0.1", ${origin.port}), 3))`,
+      `attempt("tcp-host", lambda: socket.create_connection(("127.0.0.1", ${origins.origin.port}), 3))`,
       'attempt("raw", lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP))',
       'attempt("packet", lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW))',
       'attempt("netlink", lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW))',
@@ -365,7 +351,7 @@ describe.runIf(available)(
       });
       await run(backend, 'true', { sandbox: READ_ONLY });
       expect(existsSync(join(socketDir, 'proxy.sock'))).toBe(false);
-      const ran = await run(backend, `curl -sS -m 10 http://127.0.0.1:${origin.port}/lazy`, {
+      const ran = await run(backend, `curl -sS -m 10 http://127.0.0.1:${origins.origin.port}/lazy`, {
         enforceManagedNetwork: true,
         networkProxy: proxy({ '127.0.0.1': 'allow' }),
       });
@@ -442,7 +428,7 @@ describe.runIf(available)('managed network under load (in process)', () => {
     const slowScript = [
       'import socket, sys, time',
       `conns = [socket.create_connection(("127.0.0.1", 3128), 5) for _ in range(${SLOW})]`,
-      `for c in conns: c.sendall(b"GET http://127.0.0.1:${origin.port}/slow HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n")`,
+      `for c in conns: c.sendall(b"GET http://127.0.0.1:${origins.origin.port}/slow HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n")`,
       'def still_open(c):',
       '    c.settimeout(0.01)',
       '    try: return c.recv(1) != b""',
@@ -484,7 +470,7 @@ describe.runIf(available)('managed network under load (in process)', () => {
       'the slow client to open its connections',
       15_000,
     );
-    const quick = await run(backend, `curl -sS -m 10 http://127.0.0.1:${origin.port}/quick`, {
+    const quick = await run(backend, `curl -sS -m 10 http://127.0.0.1:${origins.origin.port}/quick`, {
       enforceManagedNetwork: true,
       networkProxy: proxy({ '127.0.0.1': 'allow' }),
     });
@@ -495,7 +481,7 @@ describe.runIf(available)('managed network under load (in process)', () => {
     expect(slowOutput).toContain(`open ${SLOW}`);
     await slowClosed;
     expect(slowOutput).toContain(`cut ${SLOW}`);
-    expect(origin.requests.some((request) => request.url === '/slow')).toBe(false);
+    expect(origins.origin.requests.some((request) => request.url === '/slow')).toBe(false);
     expect(runtime.stats().networkDecisions?.length).toBeGreaterThan(0);
   });
 });

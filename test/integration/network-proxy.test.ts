@@ -8,7 +8,7 @@ import { connect, createServer as createNetServer, type Socket } from 'node:net'
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { request as httpRequest } from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { NetworkPolicyDecision } from '../../src/core/types.js';
 import {
   applyProxyEnv,
@@ -19,16 +19,12 @@ import {
   type Resolution,
 } from '../../src/network/index.js';
 import {
-  type Certificate,
   commandAvailable,
   curl,
   curlWithEnv,
   killAllCurl,
-  makeCertificate,
-  type Origin,
   startBridge,
-  startOrigin,
-  startTlsOrigin,
+  withOrigins,
 } from '../helpers/network-fixtures.js';
 import { managedNetworkProxy, type NetworkProxySettingsOption } from '../../src/core/network-options.js';
 
@@ -73,26 +69,16 @@ afterEach(async () => {
 });
 
 describe.skipIf(!available)('the managed-network proxy', () => {
-  let origin: Origin;
-  let certificate: Certificate;
-  let tls: Origin;
-
-  beforeAll(async () => {
-    origin = await startOrigin();
-    certificate = makeCertificate();
-    tls = await startTlsOrigin(certificate);
-  });
-
-  afterAll(async () => {
-    await origin?.close();
-    await tls?.close();
-    certificate?.dispose();
-  });
+  const origins = withOrigins(true);
 
   it('forwards a request to an allowed host, and reports the allow', async () => {
     const proxy = await startProxy();
     const { port, decisions } = await leaseOn(proxy, 'p-allowed', { '127.0.0.1': 'allow' });
-    const result = await curl(['-x', `http://127.0.0.1:${port}`, `http://127.0.0.1:${origin.port}/x?y=1`]);
+    const result = await curl([
+      '-x',
+      `http://127.0.0.1:${port}`,
+      `http://127.0.0.1:${origins.origin.port}/x?y=1`,
+    ]);
     expect(result).toMatchObject({ code: 0, stdout: 'hello GET /x?y=1\n' });
     expect(decisions).toEqual([
       {
@@ -104,7 +90,7 @@ describe.skipIf(!available)('the managed-network proxy', () => {
         reason: 'allow',
         protocol: 'http',
         host: '127.0.0.1',
-        port: origin.port,
+        port: origins.origin.port,
         method: 'GET',
         client: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
         policyOverride: false,
@@ -119,8 +105,8 @@ describe.skipIf(!available)('the managed-network proxy', () => {
     const result = await curl([
       '-x',
       `http://127.0.0.1:${port}`,
-      `http://127.0.0.1:${origin.port}/1`,
-      `http://127.0.0.1:${origin.port}/2`,
+      `http://127.0.0.1:${origins.origin.port}/1`,
+      `http://127.0.0.1:${origins.origin.port}/2`,
     ]);
     expect(result).toMatchObject({ code: 0, stdout: 'hello GET /1\nhello GET /2\n' });
     expect(decisions).toHaveLength(2);
@@ -140,11 +126,11 @@ describe.skipIf(!available)('the managed-network proxy', () => {
       port,
       { socks5: true, allowLocalBinding: false },
     );
-    const viaHttp = await curlWithEnv([`http://localhost:${origin.port}/env`], env);
+    const viaHttp = await curlWithEnv([`http://localhost:${origins.origin.port}/env`], env);
     expect(viaHttp).toMatchObject({ code: 0, stdout: 'hello GET /env\n' });
     // curl takes ALL_PROXY (socks5h) for a scheme with no variable of its own.
     const { http_proxy: _lower, HTTP_PROXY: _upper, ...allOnly } = env;
-    const viaSocks = await curlWithEnv([`http://localhost:${origin.port}/all`], allOnly);
+    const viaSocks = await curlWithEnv([`http://localhost:${origins.origin.port}/all`], allOnly);
     expect(viaSocks).toMatchObject({ code: 0, stdout: 'hello GET /all\n' });
     expect(decisions.map((d) => d.protocol)).toEqual(['http', 'socks5_tcp']);
   });
@@ -152,7 +138,7 @@ describe.skipIf(!available)('the managed-network proxy', () => {
   it('strips hop-by-hop and proxy headers, and streams a request body', async () => {
     const proxy = await startProxy();
     const { port } = await leaseOn(proxy, 'p-headers', { '127.0.0.1': 'allow' });
-    const before = origin.requests.length;
+    const before = origins.origin.requests.length;
     const result = await curl([
       '-x',
       `http://proxyuser:secret@127.0.0.1:${port}`,
@@ -164,15 +150,15 @@ describe.skipIf(!available)('the managed-network proxy', () => {
       'X-Keep: 2',
       '--data-binary',
       'payload',
-      `http://127.0.0.1:${origin.port}/post`,
+      `http://127.0.0.1:${origins.origin.port}/post`,
     ]);
     expect(result).toMatchObject({ code: 0, stdout: 'hello POST /post payload\n' });
-    const seen = origin.requests[before]!;
+    const seen = origins.origin.requests[before]!;
     expect(seen.headers['x-keep']).toBe('2');
     expect(seen.headers['x-drop']).toBeUndefined();
     expect(seen.headers['proxy-authorization']).toBeUndefined();
     expect(seen.headers['proxy-connection']).toBeUndefined();
-    expect(seen.headers.host).toBe(`127.0.0.1:${origin.port}`);
+    expect(seen.headers.host).toBe(`127.0.0.1:${origins.origin.port}`);
   });
 
   it('refuses a host that is not allowed with a 403 naming the reason, and reports it', async () => {
@@ -211,7 +197,12 @@ describe.skipIf(!available)('the managed-network proxy', () => {
       localhost: 'allow',
       '**.localhost': 'deny',
     });
-    const result = await curl(['-i', '-x', `http://127.0.0.1:${port}`, `http://localhost:${origin.port}/`]);
+    const result = await curl([
+      '-i',
+      '-x',
+      `http://127.0.0.1:${port}`,
+      `http://localhost:${origins.origin.port}/`,
+    ]);
     expect(result.stdout).toMatch(/^HTTP\/1\.1 403 /);
     expect(result.stdout).toMatch(/x-proxy-error: blocked-by-denylist/);
     expect(decisions.map((d) => d.reason)).toEqual(['denied']);
@@ -226,12 +217,21 @@ describe.skipIf(!available)('the managed-network proxy', () => {
     ];
     for (const domains of cases) {
       const { port, decisions } = await leaseOn(proxy, `p-local-${JSON.stringify(domains)}`, domains);
-      const result = await curl(['-i', '-x', `http://127.0.0.1:${port}`, `http://127.0.0.1:${origin.port}/`]);
+      const result = await curl([
+        '-i',
+        '-x',
+        `http://127.0.0.1:${port}`,
+        `http://127.0.0.1:${origins.origin.port}/`,
+      ]);
       expect(result.stdout).toMatch(/^HTTP\/1\.1 403 /);
       expect(decisions.map((d) => d.reason)).toEqual(['not_allowed_local']);
     }
     const { port } = await leaseOn(proxy, 'p-localhost', { localhost: 'allow' });
-    const viaName = await curl(['-x', `http://127.0.0.1:${port}`, `http://localhost:${origin.port}/named`]);
+    const viaName = await curl([
+      '-x',
+      `http://127.0.0.1:${port}`,
+      `http://localhost:${origins.origin.port}/named`,
+    ]);
     expect(viaName).toMatchObject({ code: 0, stdout: 'hello GET /named\n' });
   });
 
@@ -240,14 +240,20 @@ describe.skipIf(!available)('the managed-network proxy', () => {
     const { port, decisions } = await leaseOn(proxy, 'p-tls', { localhost: 'allow' });
     const result = await curl([
       '--cacert',
-      certificate.certPath,
+      origins.certificate.certPath,
       '-x',
       `http://127.0.0.1:${port}`,
-      `https://localhost:${tls.port}/secure`,
+      `https://localhost:${origins.tls.port}/secure`,
     ]);
     expect(result).toMatchObject({ code: 0, stdout: 'hello GET /secure\n' });
     expect(decisions).toMatchObject([
-      { protocol: 'https_connect', method: 'CONNECT', host: 'localhost', port: tls.port, decision: 'allow' },
+      {
+        protocol: 'https_connect',
+        method: 'CONNECT',
+        host: 'localhost',
+        port: origins.tls.port,
+        decision: 'allow',
+      },
     ]);
   });
 
@@ -257,10 +263,10 @@ describe.skipIf(!available)('the managed-network proxy', () => {
     const result = await curl([
       '-v',
       '--cacert',
-      certificate.certPath,
+      origins.certificate.certPath,
       '-x',
       `http://127.0.0.1:${port}`,
-      `https://127.0.0.1:${tls.port}/`,
+      `https://127.0.0.1:${origins.tls.port}/`,
     ]);
     expect(result.code).toBe(56);
     expect(result.stderr).toMatch(/< HTTP\/1\.1 403 Forbidden/);
@@ -273,17 +279,21 @@ describe.skipIf(!available)('the managed-network proxy', () => {
     const named = await curl([
       '--socks5-hostname',
       `127.0.0.1:${port}`,
-      `http://localhost:${origin.port}/socks-h`,
+      `http://localhost:${origins.origin.port}/socks-h`,
     ]);
     expect(named).toMatchObject({ code: 0, stdout: 'hello GET /socks-h\n' });
-    const addressed = await curl(['--socks5', `127.0.0.1:${port}`, `http://127.0.0.1:${origin.port}/socks`]);
+    const addressed = await curl([
+      '--socks5',
+      `127.0.0.1:${port}`,
+      `http://127.0.0.1:${origins.origin.port}/socks`,
+    ]);
     expect(addressed).toMatchObject({ code: 0, stdout: 'hello GET /socks\n' });
     const tunnelled = await curl([
       '--cacert',
-      certificate.certPath,
+      origins.certificate.certPath,
       '-x',
       `socks5h://127.0.0.1:${port}`,
-      `https://localhost:${tls.port}/over-socks`,
+      `https://localhost:${origins.tls.port}/over-socks`,
     ]);
     expect(tunnelled).toMatchObject({ code: 0, stdout: 'hello GET /over-socks\n' });
     expect(decisions.map((d) => [d.protocol, d.host, 'method' in d])).toEqual([
@@ -296,14 +306,18 @@ describe.skipIf(!available)('the managed-network proxy', () => {
   it('refuses a SOCKS5 request that is not allowed, and SOCKS5 altogether when disabled', async () => {
     const proxy = await startProxy();
     const { port, decisions } = await leaseOn(proxy, 'p-socks-denied', { localhost: 'allow' });
-    const denied = await curl(['--socks5-hostname', `127.0.0.1:${port}`, `http://127.0.0.1:${origin.port}/`]);
+    const denied = await curl([
+      '--socks5-hostname',
+      `127.0.0.1:${port}`,
+      `http://127.0.0.1:${origins.origin.port}/`,
+    ]);
     expect(denied.code).toBe(97);
     expect(decisions.map((d) => d.reason)).toEqual(['not_allowed_local']);
     const off = await leaseOn(proxy, 'p-socks-off', { localhost: 'allow' }, { enableSocks5: false });
     const refused = await curl([
       '--socks5-hostname',
       `127.0.0.1:${off.port}`,
-      `http://localhost:${origin.port}/`,
+      `http://localhost:${origins.origin.port}/`,
     ]);
     expect(refused.code).toBe(97);
     expect(off.decisions).toEqual([]);
@@ -317,7 +331,7 @@ describe.skipIf(!available)('the managed-network proxy', () => {
       { '127.0.0.1': 'allow' },
       { mode: 'limited' },
     );
-    const get = await curl(['-x', `http://127.0.0.1:${port}`, `http://127.0.0.1:${origin.port}/ok`]);
+    const get = await curl(['-x', `http://127.0.0.1:${port}`, `http://127.0.0.1:${origins.origin.port}/ok`]);
     expect(get).toMatchObject({ code: 0, stdout: 'hello GET /ok\n' });
     const post = await curl([
       '-i',
@@ -325,7 +339,7 @@ describe.skipIf(!available)('the managed-network proxy', () => {
       `http://127.0.0.1:${port}`,
       '-d',
       'x',
-      `http://127.0.0.1:${origin.port}/no`,
+      `http://127.0.0.1:${origins.origin.port}/no`,
     ]);
     expect(post.stdout).toMatch(/^HTTP\/1\.1 403 /);
     expect(post.stdout).toMatch(/x-proxy-error: blocked-by-method-policy/);
@@ -335,7 +349,7 @@ describe.skipIf(!available)('the managed-network proxy', () => {
       '-p',
       '-x',
       `http://127.0.0.1:${port}`,
-      `http://127.0.0.1:${origin.port}/`,
+      `http://127.0.0.1:${origins.origin.port}/`,
     ]);
     expect(tunnel.stderr).toMatch(/< x-proxy-error: blocked-by-mitm-required/);
     expect(decisions.map((d) => [d.scope, d.decision, d.source, d.reason])).toEqual([
@@ -354,11 +368,16 @@ describe.skipIf(!available)('the managed-network proxy', () => {
     expect(result.stdout).toMatch(/^HTTP\/1\.1 403 /);
     expect(result.stdout).toContain('Sandbox policy blocks connections to the proxy itself.');
     expect(decisions.map((d) => d.reason)).toEqual(['not_allowed_local']);
-    const release = proxy.protectPort(origin.port);
-    const server = await curl(['-i', '-x', `http://127.0.0.1:${port}`, `http://127.0.0.1:${origin.port}/`]);
+    const release = proxy.protectPort(origins.origin.port);
+    const server = await curl([
+      '-i',
+      '-x',
+      `http://127.0.0.1:${port}`,
+      `http://127.0.0.1:${origins.origin.port}/`,
+    ]);
     expect(server.stdout).toMatch(/^HTTP\/1\.1 403 /);
     release();
-    const again = await curl(['-x', `http://127.0.0.1:${port}`, `http://127.0.0.1:${origin.port}/`]);
+    const again = await curl(['-x', `http://127.0.0.1:${port}`, `http://127.0.0.1:${origins.origin.port}/`]);
     expect(again.code).toBe(0);
   });
 
@@ -380,7 +399,7 @@ describe.skipIf(!available)('the managed-network proxy', () => {
     const result = await curl([
       '-x',
       `http://127.0.0.1:${port}`,
-      `http://rebind.example:${origin.port}/rebound`,
+      `http://rebind.example:${origins.origin.port}/rebound`,
     ]);
     expect(result).toMatchObject({ code: 0, stdout: 'hello GET /rebound\n' });
     expect(calls).toEqual(['rebind.example']);
@@ -391,7 +410,7 @@ describe.skipIf(!available)('the managed-network proxy', () => {
       '-i',
       '-x',
       `http://127.0.0.1:${strict.port}`,
-      `http://rebind.example:${origin.port}/`,
+      `http://rebind.example:${origins.origin.port}/`,
     ]);
     expect(refused.stdout).toMatch(/^HTTP\/1\.1 403 /);
     expect(strict.decisions.map((d) => d.reason)).toEqual(['not_allowed_local']);
@@ -409,7 +428,7 @@ describe.skipIf(!available)('the managed-network proxy', () => {
     expect(raw).toContain('use CONNECT for https');
     const mismatch = await rawExchange(
       port,
-      `GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: example.com\r\n\r\n`,
+      `GET http://127.0.0.1:${origins.origin.port}/ HTTP/1.1\r\nHost: example.com\r\n\r\n`,
     );
     expect(mismatch).toContain('Host header does not match request target');
   });
@@ -419,7 +438,7 @@ describe.skipIf(!available)('the managed-network proxy', () => {
     const { port } = await leaseOn(proxy, 'p-big', { '127.0.0.1': 'allow' });
     const raw = await rawExchange(
       port,
-      `GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nX-Big: ${'a'.repeat(8192)}\r\n\r\n`,
+      `GET http://127.0.0.1:${origins.origin.port}/ HTTP/1.1\r\nHost: 127.0.0.1:${origins.origin.port}\r\nX-Big: ${'a'.repeat(8192)}\r\n\r\n`,
     );
     expect(raw).toMatch(/^HTTP\/1\.1 431 /);
   });
@@ -445,20 +464,20 @@ describe.skipIf(!available)('the managed-network proxy', () => {
       const viaOne = await curl([
         '-x',
         `http://127.0.0.1:${bridgeOne.port}`,
-        `http://127.0.0.1:${origin.port}/one`,
+        `http://127.0.0.1:${origins.origin.port}/one`,
       ]);
       expect(viaOne).toMatchObject({ code: 0, stdout: 'hello GET /one\n' });
       const viaTwo = await curl([
         '-i',
         '-x',
         `http://127.0.0.1:${bridgeTwo.port}`,
-        `http://127.0.0.1:${origin.port}/two`,
+        `http://127.0.0.1:${origins.origin.port}/two`,
       ]);
       expect(viaTwo.stdout).toMatch(/^HTTP\/1\.1 403 /);
       const socks = await curl([
         '--socks5-hostname',
         `127.0.0.1:${bridgeTwo.port}`,
-        `http://localhost:${origin.port}/three`,
+        `http://localhost:${origins.origin.port}/three`,
       ]);
       expect(socks).toMatchObject({ code: 0, stdout: 'hello GET /three\n' });
       expect(seen.map((d) => [d.processId, d.reason, d.protocol])).toEqual([
@@ -478,20 +497,23 @@ describe.skipIf(!available)('the managed-network proxy', () => {
       const forged = await startBridge(proxy.socketPath, 'f'.repeat(32));
       cleanups.push(() => forged.close());
       expect(
-        (await curl(['-x', `http://127.0.0.1:${forged.port}`, `http://127.0.0.1:${origin.port}/`])).code,
+        (await curl(['-x', `http://127.0.0.1:${forged.port}`, `http://127.0.0.1:${origins.origin.port}/`]))
+          .code,
       ).not.toBe(0);
       const direct = await rawExchangePath(
         proxy.socketPath,
-        `GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`,
+        `GET http://127.0.0.1:${origins.origin.port}/ HTTP/1.1\r\nHost: 127.0.0.1:${origins.origin.port}\r\n\r\n`,
       );
       expect(direct).toBe('');
       expect(proxy.stats().badPreambles).toBe(2);
       expect(
-        (await curl(['-x', `http://127.0.0.1:${bridge.port}`, `http://127.0.0.1:${origin.port}/`])).code,
+        (await curl(['-x', `http://127.0.0.1:${bridge.port}`, `http://127.0.0.1:${origins.origin.port}/`]))
+          .code,
       ).toBe(0);
       await lease.close();
       expect(
-        (await curl(['-x', `http://127.0.0.1:${bridge.port}`, `http://127.0.0.1:${origin.port}/`])).code,
+        (await curl(['-x', `http://127.0.0.1:${bridge.port}`, `http://127.0.0.1:${origins.origin.port}/`]))
+          .code,
       ).not.toBe(0);
     });
 
@@ -509,7 +531,9 @@ describe.skipIf(!available)('the managed-network proxy', () => {
     const socket = connect(port, '127.0.0.1');
     cleanups.push(() => void socket.destroy());
     await new Promise((resolve) => socket.once('connect', resolve));
-    socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`);
+    socket.write(
+      `CONNECT 127.0.0.1:${origins.origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origins.origin.port}\r\n\r\n`,
+    );
     const established = await firstData(socket);
     expect(established).toMatch(/^HTTP\/1\.1 200 /);
     expect(lease.openConnections).toBe(1);
@@ -653,14 +677,18 @@ describe.skipIf(!available)('the managed-network proxy', () => {
       cleanups.push(() => void socket.destroy());
       await new Promise((resolve) => socket.once('connect', resolve));
       // Half a request head, then nothing: never completes.
-      socket.write(`GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: 127.0.0.1`);
+      socket.write(`GET http://127.0.0.1:${origins.origin.port}/ HTTP/1.1\r\nHost: 127.0.0.1`);
       slow.push(socket);
       closed.push(new Promise((resolve) => socket.once('close', resolve)));
     }
     // A trickle keeps one alive by activity, which an idle timeout would not cut.
     const trickle = setInterval(() => slow[0]!.write('x'), 100);
     cleanups.push(() => clearInterval(trickle));
-    const meanwhile = await curl(['-x', `http://127.0.0.1:${port}`, `http://127.0.0.1:${origin.port}/fast`]);
+    const meanwhile = await curl([
+      '-x',
+      `http://127.0.0.1:${port}`,
+      `http://127.0.0.1:${origins.origin.port}/fast`,
+    ]);
     expect(meanwhile).toMatchObject({ code: 0, stdout: 'hello GET /fast\n' });
     await Promise.all(closed);
     clearInterval(trickle);
