@@ -4,7 +4,7 @@
  * loopback WebSocket (the server owns its runtime; both are closed in `dispose`).
  */
 import { tmpdir } from 'node:os';
-import { ExecServerClient } from '../../src/client/index.js';
+import { ExecServerClient, type ExecServerClientOptions } from '../../src/client/index.js';
 import { ExecRuntime, type ExecRuntimeOptions } from '../../src/index.js';
 import { startServer } from '../../src/server/index.js';
 import type { ExecBackend, ExecProcess, StartOptions } from '../../src/index.js';
@@ -55,32 +55,44 @@ export const webSocketBackend: BackendFactory = {
   name: 'websocket',
   async create() {
     const server = await startServer({ listen: 'ws://127.0.0.1:0' });
-    const untrackServer = trackFinalizer(() => server.close());
-    let client: ExecServerClient;
-    try {
-      client = await ExecServerClient.connect(server.url, { clientName: 'execvisor-bench' });
-    } catch (error) {
-      untrackServer();
-      await server.close();
-      throw error;
-    }
-    const untrackClient = trackFinalizer(() => client.disconnect());
-    return {
-      backend: client,
-      async dispose() {
-        untrackClient();
-        untrackServer();
-        try {
-          await withTimeout(client.close(), 15_000, 'client.close()');
-        } catch {
-          await client.disconnect();
-        }
-        // Closing the server terminates what the connection left and closes the runtime it owns.
-        await withTimeout(server.close(), 15_000, 'server.close()');
-      },
-    };
+    // Closing the server terminates what the connection left and closes the runtime it owns.
+    return clientOf(server.url, () => withTimeout(server.close(), 15_000, 'server.close()'));
   },
 };
+
+/**
+ * One `ExecServerClient` connected to `url`, with `stop` for the server behind it: the client is
+ * closed (bounded, else disconnected), then the server stopped; a failed connect stops it at once.
+ */
+export async function clientOf(
+  url: string,
+  stop: () => Promise<void>,
+  options: Omit<ExecServerClientOptions, 'clientName'> = {},
+): Promise<BackendInstance> {
+  const untrackServer = trackFinalizer(stop);
+  let client: ExecServerClient;
+  try {
+    client = await ExecServerClient.connect(url, { clientName: 'execvisor-bench', ...options });
+  } catch (error) {
+    untrackServer();
+    await stop();
+    throw error;
+  }
+  const untrackClient = trackFinalizer(() => client.disconnect());
+  return {
+    backend: client,
+    async dispose() {
+      untrackClient();
+      untrackServer();
+      try {
+        await withTimeout(client.close(), 15_000, 'client.close()');
+      } catch {
+        await client.disconnect();
+      }
+      await stop();
+    },
+  };
+}
 
 const factories: Record<string, BackendFactory> = {
   'in-process': inProcessBackend,

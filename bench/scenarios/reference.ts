@@ -10,11 +10,8 @@
  * scenario. The reference install (about 100 MB, into a cache folder outside our dependencies)
  * happens on first use; without it the rows are skipped with the reason.
  */
-import { ExecServerClient } from '../../src/client/index.js';
 import { startReferenceServer } from '../lib/codex-reference.js';
-import { childEnv, type BackendFactory, type BackendInstance } from '../lib/backend.js';
-import { trackFinalizer } from '../lib/cleanup.js';
-import { withTimeout } from '../lib/clock.js';
+import { childEnv, clientOf, type BackendFactory, type BackendInstance } from '../lib/backend.js';
 import {
   alternate,
   latencyRows,
@@ -40,30 +37,9 @@ function serverEnv(): NodeJS.ProcessEnv {
   return { ...childEnv(), HOME: process.env.HOME ?? '/root' };
 }
 
-async function connected(url: string, stop: () => Promise<void>): Promise<BackendInstance> {
-  const untrackServer = trackFinalizer(stop);
-  let client: ExecServerClient;
-  try {
-    client = await ExecServerClient.connect(url, { clientName: 'execvisor-bench', protocol: 'current' });
-  } catch (error) {
-    untrackServer();
-    await stop();
-    throw error;
-  }
-  const untrackClient = trackFinalizer(() => client.disconnect());
-  return {
-    backend: client,
-    async dispose() {
-      untrackClient();
-      untrackServer();
-      try {
-        await withTimeout(client.close(), 15_000, 'client.close()');
-      } catch {
-        await client.disconnect();
-      }
-      await stop();
-    },
-  };
+/** Both servers are spoken to in the current shape, as a codex client of today would. */
+function connected(url: string, stop: () => Promise<void>): Promise<BackendInstance> {
+  return clientOf(url, stop, { protocol: 'current' });
 }
 
 /** The reference `codex exec-server --listen ws://127.0.0.1:0`, one client connection. */
