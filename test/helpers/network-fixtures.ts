@@ -30,7 +30,7 @@ export function commandAvailable(name: string): boolean {
   });
   if (!found) {
     if (process.env.CI === 'true') throw new Error(`${name} is required under CI=true but is not on PATH`);
-    console.warn(`skipping managed-network tests: ${name} is not on PATH (apt-get install -y ${name})`);
+    console.warn(`skipping the tests that need ${name}: it is not on PATH (apt-get install -y ${name})`);
   }
   return found;
 }

@@ -45,9 +45,10 @@ describe('execvisor serve --drain-ms', () => {
   it('on SIGTERM: /readyz 503 at once, starts refused with -32011, running processes finish, exit 0', async () => {
     const server = await spawnServe(['--drain-ms', '60000']);
     const raw = await client(server);
-    expect(
-      (await start(raw, 'reader', ['/bin/sh', '-c', 'read line; echo "got $line"'])).result,
-    ).toBeDefined();
+    expect((await start(raw, 'reader', ['/bin/sh', '-c', 'read line; echo "got $line"'])).result).toEqual({
+      processId: 'reader',
+      sandboxType: 'none',
+    });
     expect(await readyz(server)).toEqual({ status: 200, text: 'ok' });
 
     const exited = exitOf(server);
@@ -82,7 +83,7 @@ describe('execvisor serve --drain-ms', () => {
       (m) => m.method === 'process/closed' && m.params.processId === 'reader',
       'reader closed',
     );
-    expect(closed).toBeDefined();
+    expect(closed.params).toMatchObject({ processId: 'reader' });
     expect(raw.outputOf('reader')).toBe('got fine\n');
     const exitedNote = raw.messages.find(
       (m) => m.method === 'process/exited' && m.params.processId === 'reader',

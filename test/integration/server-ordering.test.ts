@@ -171,7 +171,7 @@ it('answers a request in hand before a shutdown closes the connection', async ()
   // The server is asked to go while the write is in hand; the write then completes.
   const closing = server.close();
   finishWrite();
-  await expect(write).resolves.toBeDefined();
+  await expect(write).resolves.toBe('stdinClosed');
   await closing;
 });
 

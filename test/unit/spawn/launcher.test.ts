@@ -16,6 +16,8 @@ import { buildSeccompProgram, seccompArchOf } from '../../../src/sandbox/linux/s
 
 const launcher = launcherBuildPath();
 const built = 'path' in resolveLauncher(launcher);
+if (!built && process.env.CI === 'true')
+  throw new Error(`CI=true: ${launcher} is not built (npm ci builds it)`);
 if (!built) console.warn(`skipping launcher tests: ${launcher} is not built (npm ci builds it)`);
 
 const dir = mkdtempSync(join(tmpdir(), 'execvisor-launcher-'));
