@@ -13,7 +13,11 @@ import type { ExecBackend, OutputStream, PosixSignal, StartOptions } from './typ
 /** Default bound of each collected stream (stdout and stderr apart). */
 export const DEFAULT_MAX_BUFFER = 64 * 1024 * 1024;
 
-export interface ExecOptions extends Omit<StartOptions, 'pipeStdin'> {
+/**
+ * A start's options without `pipeStdin` (set from `input`) and `flowControl`: `exec` keeps all the
+ * output (up to `maxBuffer`) and acknowledges none, so a window would pause the process for good.
+ */
+export interface ExecOptions extends Omit<StartOptions, 'pipeStdin' | 'flowControl'> {
   /** Written to stdin, which is then closed (on a terminal: written, then VEOF). Default: none. */
   readonly input?: string | Uint8Array | null;
   /**
@@ -76,7 +80,12 @@ export async function execOn<O extends ExecOptions>(
   const { maxBuffer, buffer } = checkOptions(options);
   const began = performance.now();
   const withInput = input != null;
-  const process = await backend.start({ ...start, pipeStdin: withInput && start.tty !== true });
+  const process = await backend.start({
+    ...start,
+    // Ignored if given anyway (from JavaScript): see ExecOptions.
+    flowControl: null,
+    pipeStdin: withInput && start.tty !== true,
+  });
   const collected: Record<'stdout' | 'stderr', { chunks: Uint8Array[]; bytes: number }> = {
     stdout: { chunks: [], bytes: 0 },
     stderr: { chunks: [], bytes: 0 },

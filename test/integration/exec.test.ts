@@ -67,6 +67,21 @@ describe.each([
       expect(result.stderr).toEqual(new Uint8Array(0));
     });
 
+    it('collects everything even when given a flowControl window (it ignores one)', async () => {
+      const size = 2_000_000;
+      const options = {
+        argv: ['head', '-c', String(size), '/dev/zero'],
+        cwd: CWD,
+        env: ENV,
+        encoding: 'buffer',
+        flowControl: { highWaterBytes: 65_536, lowWaterBytes: 16_384 },
+      } as const;
+      // Not in ExecOptions; a JavaScript caller may pass it all the same.
+      const result = await backend.exec(options as unknown as Parameters<typeof backend.exec>[0]);
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout).toHaveLength(size);
+    });
+
     it('writes input to stdin and closes it', async () => {
       const result = await backend.exec({ argv: ['wc', '-c'], cwd: CWD, env: ENV, input: 'héllo\n' });
       expect(result.stdout.trim()).toBe('7');
