@@ -11,7 +11,7 @@ import { spawnNative } from './native-backend.js';
 import { spawnPipes } from './pipe-backend.js';
 import { spawnPty } from './pty-backend.js';
 import { signalGroup } from './signals.js';
-import type { SpawnHandlers, SpawnRequest, SpawnedChild } from './types.js';
+import { shownProgram, type SpawnHandlers, type SpawnRequest, type SpawnedChild } from './types.js';
 import { budgetReadBytes } from '../actor/budget-cell.js';
 
 export type SpawnerKind = 'native' | 'node';
@@ -89,7 +89,7 @@ export async function startChild(
       if ((error as NodeJS.ErrnoException).code === 'ESRCH') return child;
       signalGroup(child.pid, 'SIGKILL');
       throw new SpawnError(
-        `failed to spawn \`${request.command ?? request.argv[0] ?? request.file}\`: could not move it into its cgroup: ${String(error)}`,
+        `failed to spawn \`${shownProgram(request)}\`: could not move it into its cgroup: ${String(error)}`,
         { cause: error },
       );
     }

@@ -19,7 +19,7 @@ import { isNativeSystemError, nativeSpawner, type NativeSpawnBinding } from './n
 import { exitCodeOf } from './signals.js';
 import { stdinPipe } from './stdin-pipe.js';
 import { Terminal } from './terminal-drain.js';
-import type { SpawnHandlers, SpawnRequest, SpawnedChild } from './types.js';
+import { shownProgram, type SpawnHandlers, type SpawnRequest, type SpawnedChild } from './types.js';
 
 export interface NativeSpawnOptions {
   /** Run under a new terminal (else pipes). */
@@ -36,16 +36,12 @@ export function spawnNative(
   options: NativeSpawnOptions,
 ): SpawnedChild {
   const status = nativeSpawner();
-  if (!status.available) throw new SpawnError(`failed to spawn \`${program(request)}\`: ${status.reason}`);
+  if (!status.available)
+    throw new SpawnError(`failed to spawn \`${shownProgram(request)}\`: ${status.reason}`);
   const native = status.binding;
   return options.tty
     ? spawnTerminal(native, request, handlers, options.cgroupFd)
     : spawnPipes(native, request, handlers, options.cgroupFd, options.maxReadBytes);
-}
-
-/** The user's program as the error names it. */
-function program(request: SpawnRequest): string {
-  return request.argv[0] ?? request.file;
 }
 
 /**
@@ -67,7 +63,7 @@ function spawnFailure(request: SpawnRequest, error: unknown): SpawnError {
   } else {
     reason = error instanceof Error ? error.message : String(error);
   }
-  return new SpawnError(`failed to spawn \`${program(request)}\`: ${reason}`, { cause: error });
+  return new SpawnError(`failed to spawn \`${shownProgram(request)}\`: ${reason}`, { cause: error });
 }
 
 /** Runs the addon's spawn with the request's argv, env, cwd and extra descriptors. */
@@ -131,13 +127,27 @@ function watchExit(
   try {
     native.watchExit(pidfd, pid, (code, signal) => onExit(exitCodeOf(code, signal === 0 ? null : signal)));
   } catch (error) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
+    killGroup(pid);
     native.closeDescriptor(pidfd);
     throw spawnFailure(request, error);
+  }
+}
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** A child whose start failed after the spawn: killed, and reaped by an exit watch that reports nothing. */
+function abandonChild(native: NativeSpawnBinding, pid: number, pidfd: number): void {
+  killGroup(pid);
+  try {
+    native.watchExit(pidfd, pid, () => undefined);
+  } catch {
+    native.closeDescriptor(pidfd);
   }
 }
 
@@ -170,9 +180,24 @@ function spawnPipes(
   // The output pipes are read natively (src/native/pipe-reader.cc): all a pipe holds per read.
   const read = (fd: number, stream: 'stdout' | 'stderr') =>
     new PipeReader(native, fd, maxReadBytes, (data) => handlers.onData(stream, data), streamEnded);
-  const stdout = read(stdoutFd, 'stdout');
-  const stderr = read(stderrFd, 'stderr');
-  const socket = stdinFd >= 0 ? new Socket({ fd: stdinFd, readable: false, writable: true }) : null;
+  let stdout: PipeReader | null = null;
+  let stderr: PipeReader | null = null;
+  let socket: Socket | null = null;
+  try {
+    stdout = read(stdoutFd, 'stdout');
+    stderr = read(stderrFd, 'stderr');
+    if (stdinFd >= 0) socket = new Socket({ fd: stdinFd, readable: false, writable: true });
+  } catch (error) {
+    // Every descriptor not yet owned by a reader or the socket is closed here; the child is killed
+    // and left to an exit watch that only reaps it.
+    stdout?.close();
+    stderr?.close();
+    if (stdout === null) native.closeDescriptor(stdoutFd);
+    if (stderr === null) native.closeDescriptor(stderrFd);
+    if (socket === null && stdinFd >= 0) native.closeDescriptor(stdinFd);
+    abandonChild(native, pid, pidfd);
+    throw spawnFailure(request, error);
+  }
   const stdin = stdinPipe(socket);
 
   try {

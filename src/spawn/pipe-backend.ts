@@ -8,10 +8,10 @@ import { openExtraStdio, type ExtraStdio } from './extra-fds.js';
 import { osErrorText } from './resolve-program.js';
 import { exitCodeOf } from './signals.js';
 import { stdinPipe } from './stdin-pipe.js';
-import type { SpawnHandlers, SpawnRequest, SpawnedChild } from './types.js';
+import { shownProgram, type SpawnHandlers, type SpawnRequest, type SpawnedChild } from './types.js';
 
 export async function spawnPipes(request: SpawnRequest, handlers: SpawnHandlers): Promise<SpawnedChild> {
-  const shown = request.command ?? request.argv[0] ?? request.file;
+  const shown = shownProgram(request);
   const failed = (error: unknown) =>
     new SpawnError(`failed to spawn \`${shown}\`: ${osErrorText(error)}`, { cause: error });
   let child: ChildProcess;

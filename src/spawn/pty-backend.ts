@@ -23,7 +23,7 @@ import { encodeLaunchSpec } from './launch-spec.js';
 import { osErrorText } from './resolve-program.js';
 import { exitCodeOf } from './signals.js';
 import { Terminal } from './terminal-drain.js';
-import type { SpawnHandlers, SpawnRequest, SpawnedChild } from './types.js';
+import { shownProgram, type SpawnHandlers, type SpawnRequest, type SpawnedChild } from './types.js';
 
 interface NativePty {
   fork(
@@ -112,7 +112,7 @@ function ptyExec(request: SpawnRequest, shown: string): PtyExec {
 }
 
 export function spawnPty(request: SpawnRequest, handlers: SpawnHandlers): SpawnedChild {
-  const shown = request.command ?? request.argv[0] ?? request.file;
+  const shown = shownProgram(request);
   const native = loadNative(shown);
   const exec = ptyExec(request, shown);
   const releaseFiles = () => {

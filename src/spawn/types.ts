@@ -54,3 +54,8 @@ export interface SpawnedChild {
    */
   abandonOutput?(): void;
 }
+
+/** The program a spawn error names: the user's command, not a wrapper (bwrap, the launcher) in front of it. */
+export function shownProgram(request: SpawnRequest): string {
+  return request.command ?? request.argv[0] ?? request.file;
+}

@@ -77,7 +77,7 @@ describe.each([
         flowControl: { highWaterBytes: 65_536, lowWaterBytes: 16_384 },
       } as const;
       // Not in ExecOptions; a JavaScript caller may pass it all the same.
-      const result = await backend.exec(options as unknown as Parameters<typeof backend.exec>[0]);
+      const result = await backend.exec(options);
       expect(result.exitCode).toBe(0);
       expect(result.stdout).toHaveLength(size);
     });
