@@ -78,6 +78,17 @@ export class EventQueue {
     this.#schedule();
   }
 
+  /**
+   * Queues a status event that only counts (a flow-control pause or resume): unlike `event`, it
+   * neither closes the actor's output slot nor hurries the batch, so a producer crossing its
+   * window's marks over and over still sends one output message per batch. Its order relative to
+   * the actor's output is not kept.
+   */
+  status(actorId: number, event: ActorEvent): void {
+    this.#slots.push({ ...event, actorId });
+    this.#schedule();
+  }
+
   flush(): void {
     if (this.#scheduled !== null) {
       clearImmediate(this.#scheduled);

@@ -35,7 +35,9 @@ export async function runProcessActor(task: ActorTask, host: ActorHost, deps?: P
   let exited = false;
   let control: ActorControl | null = null;
   const budget = launch.flowControl !== null && launch.budget !== null ? new BudgetCell(launch.budget) : null;
-  const flow = new FlowGate(launch.flowControl, budget, (paused) => send({ type: 'flow', paused }));
+  const flow = new FlowGate(launch.flowControl, budget, (paused) =>
+    queue.status(actorId, { type: 'flow', paused }),
+  );
   const handlers: SpawnHandlers = {
     onData: (stream: OutputStream, data: Buffer) => {
       // Count first: the queue may transfer (detach) the buffer it is given.
