@@ -303,6 +303,33 @@ describe.skipIf(!enabled)('sandbox attacks', () => {
     expect(Buffer.from(data).toString()).toBe('visible');
   });
 
+  it('a workspace nested below /tmp cannot be moved away and replaced (its ancestors are pinned)', async () => {
+    // Renaming an ancestor of the cwd inside /tmp (writable by default) would carry the workspace
+    // and its read-only .git along, and let the run plant a workspace of its own, with a git hook,
+    // at the old path for the host's git to run.
+    const base = mkdtempSync('/tmp/execvisor-nested-');
+    try {
+      const ws = join(base, 'q', 'ws');
+      execFileSync('mkdir', ['-p', join(ws, '.git', 'hooks')]);
+      for (const tty of [false, true]) {
+        const script =
+          `cd ${base} && if mv q q_old; then mkdir -p q/ws/.git/hooks && echo planted > q/ws/.git/hooks/pre-commit; ` +
+          `else echo refused; fi; echo done`;
+        const result = await (tty ? runTty : run)({
+          argv: ['sh', '-c', script],
+          cwd: ws,
+          sandbox: workspaceWrite,
+        });
+        expect(result.text).toMatch(/Device or resource busy/);
+        expect(result.text).toMatch(/refused\ndone/);
+        expect(existsSync(join(base, 'q_old')), `tty ${tty}`).toBe(false);
+        expect(readdirSync(join(ws, '.git', 'hooks'))).toEqual([]);
+      }
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+
   it('fs/* under the policy cannot carry a masked path away either (remove, copy of its ancestor)', async () => {
     const ws = mkdtempSync('/tmp/execvisor-fsmask-');
     try {

@@ -84,11 +84,23 @@ function privateArgs(options: BwrapOptions): string[] {
  * Each directory between the root and such a path is bound onto itself first: a mount point cannot
  * be renamed or removed (EBUSY), so `mv conf conf2` cannot carry a masked or protected path out
  * from under its mount for a later run to find at another name, while the directory's contents stay
- * writable.
+ * writable. The same for the way to every writable root nested in this one (a cwd below `/tmp`):
+ * renaming one of its ancestors would carry the nested root, its protected paths and masks along,
+ * and leave its old path free for the run to fill with a workspace of its own (a planted `.git`
+ * hook) or a later run to find unmasked. These come first, before any mount below them exists
+ * (a later bind of an ancestor would cover it).
  */
-function protectArgs(root: WritableRoot, host: HostView): string[] {
+function protectArgs(root: WritableRoot, host: HostView, nested: readonly WritableRoot[]): string[] {
   const args: string[] = [];
   const pinned = new Set<string>();
+  for (const inner of nested) {
+    for (const dir of pathsBetween(root.root, inner.root).slice(0, -1)) {
+      if (pinned.has(dir) || !host.isDirectory(dir) || host.isSymlink(dir)) continue;
+      if (root.readOnlySubpaths.some((other) => isWithin(dir, other))) continue;
+      pinned.add(dir);
+      args.push('--bind', dir, dir);
+    }
+  }
   for (const path of root.readOnlySubpaths) {
     const steps = pathsBetween(root.root, path);
     const symlinkAt = steps.findIndex((step) => host.isSymlink(step));
@@ -121,12 +133,13 @@ function protectArgs(root: WritableRoot, host: HostView): string[] {
   return args;
 }
 
-function rootArgs(root: WritableRoot, host: HostView): string[] {
+/** `nested`: the writable roots strictly inside this one (bound after it), whose way is pinned. */
+function rootArgs(root: WritableRoot, host: HostView, nested: readonly WritableRoot[] = []): string[] {
   const args = ['--bind', root.root, root.root];
   // `/dev` is always the sandbox's own (and holds PRIVATE_MOUNT_DIR): a writable `/` does not
   // hand it the host's devices.
   if (isWithin('/dev', root.root)) args.push('--dev', '/dev');
-  return [...args, ...protectArgs(root, host)];
+  return [...args, ...protectArgs(root, host, nested)];
 }
 
 /** The symlinks on the way to `path` (each with its canonical target), outermost first. */
@@ -217,8 +230,10 @@ export function buildBwrapArgs(
     unreadable.some((mask) => isStrictlyWithin(root.root, mask));
 
   const args = ['--new-session', '--die-with-parent', ...readArgs(view, host)];
-  for (const root of roots) {
-    if (!underMask(root)) args.push(...rootArgs(root, host));
+  const bound = roots.filter((root) => !underMask(root));
+  for (const root of bound) {
+    const nested = bound.filter((inner) => isStrictlyWithin(inner.root, root.root));
+    args.push(...rootArgs(root, host, nested));
   }
 
   let usesDevNullFd = false;

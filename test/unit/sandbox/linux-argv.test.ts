@@ -528,6 +528,21 @@ describe('linux bwrap argv', () => {
     expect(binds).toEqual(['/data/x', '/data/x/y']);
   });
 
+  it('a writable root nested deeper in another: the directories on the way are pinned before its bind', () => {
+    // Unpinned, a run could rename /tmp/a (taking the workspace's mounts along) and plant a
+    // workspace of its own at /tmp/a/b/ws for the host and later runs to find.
+    const prepared = launch(
+      { policy: { type: 'workspace-write', writable_roots: [], network_access: false } },
+      { tree: { '/tmp/a/b/ws/.git/': 'dir' } },
+      '/tmp/a/b/ws',
+    );
+    const binds = prepared.argv.flatMap((a, i) => (a === '--bind' ? [prepared.argv[i + 1]] : []));
+    expect(binds).toEqual(['/tmp', '/tmp/a', '/tmp/a/b', '/tmp/a/b/ws']);
+    const at = (path: string) =>
+      prepared.argv.findIndex((a, i) => a === '--bind' && prepared.argv[i + 1] === path);
+    expect(at('/tmp/a')).toBeLessThan(at('/tmp/a/b/ws'));
+  });
+
   it('no --proc when the preflight says /proc cannot be mounted', () => {
     const prepared = launch({ policy: { type: 'read-only' } }, { canMountProc: false });
     expect(prepared.argv).toEqual([
