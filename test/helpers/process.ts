@@ -60,9 +60,13 @@ export function isDead(pid: number): boolean {
  * Waits for a condition the OS settles asynchronously (a killed process being reaped), checking on
  * each turn of the event loop until the deadline. Fails loudly instead of hanging.
  */
-export async function eventually(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+export async function eventually(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

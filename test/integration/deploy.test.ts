@@ -45,8 +45,8 @@ async function serveOnce(
   const [line] = (await Promise.race([once(child.stdout, 'data'), exited.then(() => [null])])) as [
     Buffer | null,
   ];
-  expect(line?.toString(), stderr).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\n$/);
   try {
+    expect(line?.toString(), stderr).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\n$/);
     await whileUp(line!.toString().trim());
   } finally {
     child.kill('SIGTERM');

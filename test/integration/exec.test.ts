@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecRuntime } from '../../src/index.js';
 import { ErrorCodes, errorCodeOf, timedOut, type ExecServerClient } from '../../src/index.js';
 import { inProcessBackend, wireBackend } from '../helpers/backends.js';
+import { eventually } from '../helpers/process.js';
 import type { BackendUnderTest } from './behaviour-suite.js';
 
 const CWD = tmpdir();
@@ -184,7 +185,7 @@ describe.each([
     it('exec() rejects with EXEC_ERR_ABORTED once the process has ended', async () => {
       const controller = new AbortController();
       const pending = backend.exec({
-        argv: ['sh', '-c', 'echo ready; exec sleep 60'],
+        argv: ['sh', '-c', 'exec sleep 60'],
         cwd: CWD,
         env: ENV,
         signal: controller.signal,
@@ -214,9 +215,9 @@ describe.each([
 });
 
 /** Waits until a process of `backend` is listed whose pid runs `program`; an explicit signal. */
-async function waitForList(backend: ExecRuntime | ExecServerClient, program: string) {
-  for (;;) {
-    const listed = (await backend.list()).filter((info) => {
+function waitForList(backend: ExecRuntime | ExecServerClient, program: string): Promise<void> {
+  const running = async () =>
+    (await backend.list()).some((info) => {
       if (info.pid === null || info.exited) return false;
       try {
         return readFileSync(`/proc/${info.pid}/comm`, 'utf8').trim() === program;
@@ -224,7 +225,5 @@ async function waitForList(backend: ExecRuntime | ExecServerClient, program: str
         return false;
       }
     });
-    if (listed.length > 0) return listed;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  return eventually(running, `a listed process running ${program}`, 10_000);
 }
