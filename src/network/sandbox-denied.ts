@@ -24,8 +24,11 @@ export interface SandboxDenialInput {
   readonly exitCode: number | null;
   /** How many requests the proxy denied this process. */
   readonly proxyDenials: number;
-  /** The end of the process's output (any stream); see `DENIAL_SCAN_BYTES`. */
-  readonly outputTail: string;
+  /**
+   * The end of the process's output (any stream; see `DENIAL_SCAN_BYTES`), asked for only when the
+   * cheaper signs did not decide (it copies and decodes up to 64 KiB).
+   */
+  readonly outputTail: () => string;
 }
 
 /** How much of the end of the output the classification reads. */
@@ -49,7 +52,7 @@ export function classifySandboxDenied(input: SandboxDenialInput): boolean {
   if (input.managedNetwork && input.proxyDenials > 0) return true;
   // The output signs count only under an OS sandbox: unconfined, EPERM is the program's own.
   if (input.sandboxType === 'none') return false;
-  const tail = input.outputTail.toLowerCase();
+  const tail = input.outputTail().toLowerCase();
   if (SANDBOX_DENIAL_KEYWORDS.some((keyword) => tail.includes(keyword))) return true;
   if (NOT_SANDBOX_EXIT_CODES.has(input.exitCode)) return false;
   return input.sandboxType === 'linux-seccomp' && input.exitCode === 128 + SIGSYS;

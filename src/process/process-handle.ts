@@ -197,7 +197,7 @@ export class ProcessHandle implements ExecProcess {
       managedNetwork: this.#managedNetwork,
       exitCode,
       proxyDenials: this.#networkDenialsTotal,
-      outputTail: this.#log.tail(DENIAL_SCAN_BYTES),
+      outputTail: () => this.#log.tail(DENIAL_SCAN_BYTES),
     });
   }
 

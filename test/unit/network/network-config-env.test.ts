@@ -366,7 +366,9 @@ describe('decision records', () => {
 });
 
 describe('sandboxDenied', () => {
-  const base: SandboxDenialInput = {
+  /** The classifier's input with the output tail as text. */
+  type Case = Omit<SandboxDenialInput, 'outputTail'> & { outputTail: string };
+  const base: Case = {
     sandboxType: 'linux-seccomp',
     managedNetwork: false,
     exitCode: 1,
@@ -374,7 +376,7 @@ describe('sandboxDenied', () => {
     outputTail: '',
   };
 
-  it.each<[string, Partial<SandboxDenialInput>, boolean]>([
+  it.each<[string, Partial<Case>, boolean]>([
     ['exit 0 is never a denial', { exitCode: 0, outputTail: 'Permission denied' }, false],
     ['still running is never a denial', { exitCode: null, outputTail: 'Permission denied' }, false],
     ['EPERM text', { outputTail: 'touch: cannot touch x: Operation not permitted' }, true],
@@ -410,6 +412,7 @@ describe('sandboxDenied', () => {
     ['a proxy denial, yet success', { managedNetwork: true, proxyDenials: 1, exitCode: 0 }, false],
     ['managed network without denials', { sandboxType: 'none', managedNetwork: true, exitCode: 1 }, false],
   ])('%s', (_name, input, expected) => {
-    expect(classifySandboxDenied({ ...base, ...input })).toBe(expected);
+    const { outputTail, ...rest } = { ...base, ...input };
+    expect(classifySandboxDenied({ ...rest, outputTail: () => outputTail })).toBe(expected);
   });
 });
