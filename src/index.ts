@@ -61,14 +61,9 @@ export { managedNetworkProxy } from './core/network-options.js';
 export { startServer, SERVER_DEFAULTS } from './server/index.js';
 export type { ExecServer, ServerOptions, ServerRuntime, RuntimeSession } from './server/index.js';
 export { NETWORK_PROXY_DEFAULTS } from './network/proxy.js';
-export { ExecServerClient } from './client/exec-server-client.js';
-export type { ClientConnectionState, ExecServerClientOptions } from './client/exec-server-client.js';
-export { RemoteProcess } from './client/remote-process.js';
-export { ExecServerPool } from './client/pool.js';
-export type { PoolExecOptions, PoolServerInfo, PoolServerState, PoolStartOptions } from './client/pool.js';
-export { POOL_DEFAULTS } from './client/pool-options.js';
-export type { ExecServerPoolOptions, PoolDnsSource, PoolResolver } from './client/pool-options.js';
-export type { ServerCapabilities, ServerCapacity } from './rpc/wire-types.js';
+// The wire client and the pool: the same list as `execvisor/client`.
+export * from './client/index.js';
+export type { ServerCapabilities } from './rpc/wire-types.js';
 export {
   AbortedError,
   ClosedError,
