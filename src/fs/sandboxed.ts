@@ -15,7 +15,6 @@ import {
   nodeHostView,
   parseSandboxLaunchConfig,
   PRIVATE_MOUNT_DIR,
-  SPEC_FD,
   transformLaunch,
   type FileSystemEntry,
   type HostView,
@@ -25,6 +24,7 @@ import {
 } from '../sandbox/index.js';
 import { openExtraStdio } from '../spawn/extra-fds.js';
 import { encodeLaunchSpec } from '../spawn/launch-spec.js';
+import { descriptors } from '../spawn/prepare.js';
 import type { ExtraFd } from '../spawn/types.js';
 import {
   toHelperRequest,
@@ -162,17 +162,20 @@ export function prepareHelperLaunch(sandbox: unknown, deps: HelperLaunchDeps = {
   if (prepared.sandboxType === 'none') return null;
   const [file, ...args] = prepared.argv;
   if (file === undefined) throw new InternalError('the sandbox transform returned an empty argv');
-  const extraFds: ExtraFd[] = [];
-  if (prepared.inner !== null) {
-    const { program, argv, env, seccomp } = prepared.inner;
-    extraFds.push({ kind: 'data', data: encodeLaunchSpec({ program, argv, env, seccomp }) });
-  }
-  const inherited = prepared.inheritFds ?? [];
-  const highest = Math.max(SPEC_FD - 1 + extraFds.length, ...inherited.map(({ fd }) => fd));
-  for (let fd = 3 + extraFds.length; fd <= highest; fd++) {
-    extraFds.push({ kind: 'file', path: inherited.find((entry) => entry.fd === fd)?.path ?? '/dev/null' });
-  }
-  return { file, args, cwd, env: prepared.env, extraFds };
+  const inner = prepared.inner;
+  const spec: ExtraFd | null =
+    inner === null
+      ? null
+      : {
+          kind: 'data',
+          data: encodeLaunchSpec({
+            program: inner.program,
+            argv: inner.argv,
+            env: inner.env,
+            seccomp: inner.seccomp,
+          }),
+        };
+  return { file, args, cwd, env: prepared.env, extraFds: descriptors(spec, prepared.inheritFds ?? []) };
 }
 
 /** Node itself and the compiled package (the helper imports `dist/src/fs/…`). */

@@ -143,8 +143,12 @@ function managedLaunch(network: ActorNetwork | null): ManagedNetworkLaunch | nul
 }
 
 /** Descriptors 3, 4, …: the spec on 3, then the files the wrapper reads (gaps filled with /dev/null). */
-function descriptors(spec: ExtraFd, files: readonly { fd: number; path: string }[]): ExtraFd[] {
-  const byFd = new Map<number, ExtraFd>([[SPEC_FD, spec]]);
+/**
+ * The descriptors from 3 on for a sandboxed launch: the launch spec at `SPEC_FD` (when there is an
+ * inner launch), the files bwrap inherits at their numbers, `/dev/null` in any gap.
+ */
+export function descriptors(spec: ExtraFd | null, files: readonly { fd: number; path: string }[]): ExtraFd[] {
+  const byFd = new Map<number, ExtraFd>(spec === null ? [] : [[SPEC_FD, spec]]);
   for (const { fd, path } of files) byFd.set(fd, { kind: 'file', path });
   const out: ExtraFd[] = [];
   for (let fd = 3; fd <= Math.max(...byFd.keys()); fd++)
