@@ -57,7 +57,10 @@ Napi::Value SealedData(const Napi::CallbackInfo& info) {
     return Napi::Value();
   }
   napi_value result;
-  if (napi_create_int32(env, fd.get(), &result) != napi_ok) return Napi::Value();
+  if (napi_create_int32(env, fd.get(), &result) != napi_ok) {
+    ThrowSystemError(env, "sealedData", ENOMEM);  // `fd` closes with its owner
+    return Napi::Value();
+  }
   fd.release();
   return Napi::Value(env, result);
 }

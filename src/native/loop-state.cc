@@ -89,7 +89,9 @@ void InitLoopState(napi_env env) {
     delete state;
     return;
   }
-  napi_add_async_cleanup_hook(env, OnTeardown, state, nullptr);
+  // Without the hook nothing would kill and reap our children when the thread stops: refuse to
+  // watch or read anything (every call then fails with ESHUTDOWN) rather than risk that.
+  if (napi_add_async_cleanup_hook(env, OnTeardown, state, nullptr) != napi_ok) state->tearing_down = true;
 }
 
 }  // namespace execvisor

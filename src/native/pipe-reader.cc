@@ -183,7 +183,12 @@ Napi::Value ReadPipe(const Napi::CallbackInfo& info) {
   }
   reader->Own();
   napi_value result;
-  if (napi_create_int32(env, id, &result) != napi_ok) return Napi::Value();
+  if (napi_create_int32(env, id, &result) != napi_ok) {
+    // JavaScript would hold no id for a running reader: stop it (it owns the descriptor).
+    reader->Close();
+    ThrowSystemError(env, "readPipe", ENOMEM);
+    return Napi::Value();
+  }
   return Napi::Value(env, result);
 }
 

@@ -456,6 +456,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     // The child runs, but nobody can watch it: kill and reap it rather than leak it.
     kill(-pid, SIGKILL);
     Reap(pidfd);
+    ThrowSystemError(env, "spawn: result", ENOMEM);
     return Napi::Value();
   }
   for (uint32_t i = 0; i < 5; i++) {
@@ -464,6 +465,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
         napi_set_element(env, result, i, number) != napi_ok) {
       kill(-pid, SIGKILL);
       Reap(pidfd);
+      ThrowSystemError(env, "spawn: result", ENOMEM);
       return Napi::Value();
     }
   }
