@@ -34,7 +34,8 @@ export async function runProcessActor(task: ActorTask, host: ActorHost, deps?: P
   const closedPromise = new Promise<void>((resolve) => (closed = resolve));
   let exited = false;
   let control: ActorControl | null = null;
-  const budget = launch.flowControl !== null && launch.budget !== null ? new BudgetCell(launch.budget) : null;
+  // The supervisor sends a budget exactly when the start has flow control.
+  const budget = launch.budget !== null ? new BudgetCell(launch.budget) : null;
   const flow = new FlowGate(launch.flowControl, budget, (paused) =>
     queue.status(actorId, { type: 'flow', paused }),
   );

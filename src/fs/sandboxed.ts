@@ -96,7 +96,7 @@ export function parseLoadedObjects(text: string): { loader: string | null; libra
 
 let helperFilesCache: { helper: string; files: HelperFiles } | undefined;
 
-export function helperFiles(helper: string, node: string = process.execPath): HelperFiles {
+function helperFiles(helper: string, node: string = process.execPath): HelperFiles {
   if (helperFilesCache?.helper === helper) return helperFilesCache.files;
   const dist = dirname(dirname(helper));
   const root = dirname(dist);

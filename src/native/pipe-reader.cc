@@ -4,7 +4,7 @@
 // thread) per read; a writer faster than that keeps both threads waking for every few kilobytes.
 // This reader asks the pipe how much it holds (FIONREAD) and takes all of it at once (up to the
 // caller's limit, 1 MiB at most) into one uninitialised, transferable Buffer, so a busy stream costs
-// one system call and one callback per wake, however much arrived. A pipe found full (its writer
+// two system calls (FIONREAD and the read) and one callback per wake, however much arrived. A pipe found full (its writer
 // blocked on us) is enlarged once, to 1 MiB, so a fast writer blocks less often; an unprivileged
 // server past its pipe-size allowance (fs.pipe-user-pages-soft) keeps the default size, which only
 // costs speed.

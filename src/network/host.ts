@@ -104,17 +104,3 @@ export function patternMatches(pattern: DomainPattern, host: HostName): boolean 
       return host.ip === null && (host.text === pattern.domain || host.text.endsWith(`.${pattern.domain}`));
   }
 }
-
-/** The text of a pattern as configured, normalized (for logs and docs). */
-export function formatDomainPattern(pattern: DomainPattern): string {
-  switch (pattern.kind) {
-    case 'any':
-      return '*';
-    case 'exact':
-      return pattern.host;
-    case 'subdomains':
-      return `*.${pattern.domain}`;
-    case 'apexAndSubdomains':
-      return `**.${pattern.domain}`;
-  }
-}

@@ -46,12 +46,12 @@ const ENCODE_SLICE_BYTES = 24 * 1024;
 const DECODE_SLICE_CHARS = 64 * 1024;
 
 /** Base64 text length (padded) of `bytes` bytes. */
-export function base64Length(bytes: number): number {
+function base64Length(bytes: number): number {
   return Math.ceil(bytes / 3) * 4;
 }
 
 /** The frame text up to the opening quote of the chunk (member order of `{method, params}`). */
-export function outputFrameHead(processId: string, seq: number, stream: string): string {
+function outputFrameHead(processId: string, seq: number, stream: string): string {
   return `${HEAD}"processId":${JSON.stringify(processId)},"seq":${seq},"stream":${JSON.stringify(stream)},"chunk":"`;
 }
 

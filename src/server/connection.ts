@@ -186,11 +186,7 @@ export class Connection implements ConnectionState {
   #forwarderOf(): NotificationForwarder | null {
     if (this.#closed || this.session === null) return null;
     this.#forwarder ??= new NotificationForwarder(
-      {
-        send: (message, released) => this.#transport.send(message, released),
-        releasesMessages: this.#transport.releasesMessages,
-        bufferedAmount: () => this.#transport.bufferedAmount(),
-      },
+      this.#transport,
       this.options.outboundHighWaterBytes,
       this.session.forwarded,
       this.session.autoAck,

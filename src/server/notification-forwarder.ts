@@ -24,6 +24,7 @@ import { returnFrame, takeFrame } from './frame-pool.js';
 import { serverNotifications } from '../rpc/methods.js';
 import { AckBatcher } from '../process/ack-batcher.js';
 import type { ServerLogger } from './runtime-port.js';
+import type { MessageTransport } from './transport/types.js';
 
 const DRAIN_POLL_MS = 10;
 /**
@@ -34,17 +35,8 @@ const DRAIN_POLL_MS = 10;
  */
 const AUTO_ACK_BATCH_BYTES = 1024 * 1024;
 
-export interface ForwarderSink {
-  /**
-   * One message: JSON text, or its UTF-8 bytes (an output frame: see output-frame.ts). `released`
-   * as in `MessageTransport.send`.
-   */
-  send(message: string | Buffer, released?: () => void): void;
-  /** Whether `send` calls `released`: then output frames come from the frame pool. */
-  readonly releasesMessages: boolean;
-  /** Bytes queued on the socket and not yet written. */
-  bufferedAmount(): number;
-}
+/** What the forwarder needs of a transport (see `MessageTransport`). */
+export type ForwarderSink = Pick<MessageTransport, 'send' | 'releasesMessages' | 'bufferedAmount'>;
 
 export class NotificationForwarder {
   readonly #sink: ForwarderSink;
@@ -68,7 +60,7 @@ export class NotificationForwarder {
     forwarded: Map<string, number>,
     autoAck: ReadonlySet<string>,
     logger: ServerLogger,
-    forwardedNetwork: Map<string, number> = new Map(),
+    forwardedNetwork: Map<string, number>,
   ) {
     this.#sink = sink;
     this.#highWater = highWater;
@@ -104,14 +96,21 @@ export class NotificationForwarder {
           this.#pause(processId, process);
           return;
         }
-        if (event.type === 'output' && this.#sink.releasesMessages) {
-          const frame = encodeOutputFrame(processId, event.seq, event.stream, event.chunk, takeFrame);
-          this.#sink.send(frame, () => {
+        if (event.type === 'output') {
+          // A carrier that says when it is done with a frame gets one from the pool, back on release.
+          const pooled = this.#sink.releasesMessages;
+          const frame = encodeOutputFrame(
+            processId,
+            event.seq,
+            event.stream,
+            event.chunk,
+            pooled ? takeFrame : undefined,
+          );
+          const released = () => {
             returnFrame(frame);
             this.#resumeIfDrained();
-          });
-        } else if (event.type === 'output') {
-          this.#sink.send(encodeOutputFrame(processId, event.seq, event.stream, event.chunk));
+          };
+          this.#sink.send(frame, pooled ? released : undefined);
         } else {
           this.#sink.send(encode(processId, event));
         }

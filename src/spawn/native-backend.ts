@@ -4,8 +4,8 @@
  * cgroup in the child before exec, opens terminals without forking, and reports the exit from a
  * pidfd polled in this thread's loop (no SIGCHLD race, never anyone else's child).
  *
- * This file owns every descriptor the addon hands back: pipe ends become `net.Socket`s (which close
- * them), the terminal master a `tty.ReadStream`, our own slave descriptor is closed once the output
+ * This file owns every descriptor the addon hands back: the output pipes go to native readers (which
+ * close them), stdin becomes a `net.Socket` (which closes it), the terminal master a `tty.ReadStream`, our own slave descriptor is closed once the output
  * has drained, and the pidfd is handed to the exit watch, which closes it after reaping the child.
  *
  * The terminal keeps the same no-loss rules as the node-pty backend, in the module both share
