@@ -919,52 +919,52 @@ export class NetworkProxy {
       method: 'CONNECT',
     });
     if (socket.destroyed) return;
+    const upstream = await this.#openRaw(connection, outcome, authority.port, socket);
+    if (upstream === null) return;
+    socket.write('HTTP/1.1 200 Connection established\r\n\r\n');
+    if (head.length > 0) upstream.write(head);
+    this.#splice(socket, upstream);
+  }
+
+  /**
+   * For the paths that answer on the raw socket (CONNECT, upgrades), after the decision: a denial
+   * answered 403 with its `x-proxy-error`, a failed connect 504 (timed out) or 502; else the
+   * upstream socket. Null when answered, or when the client has gone (the upstream is closed).
+   */
+  async #openRaw(
+    connection: Connection,
+    outcome: PolicyOutcome,
+    port: number,
+    socket: Socket,
+  ): Promise<Socket | null> {
+    const close = { 'content-type': 'text/plain', connection: 'close' };
     if (!outcome.allowed) {
       const denial = outcome.denial!;
       const header = DENIAL_TEXTS[denial.reason as keyof typeof DENIAL_TEXTS].header;
       this.#finish(
         socket,
-        rawResponse(
-          403,
-          'Forbidden',
-          { 'content-type': 'text/plain', 'x-proxy-error': header, connection: 'close' },
-          denial.message,
-        ),
+        rawResponse(403, 'Forbidden', { ...close, 'x-proxy-error': header }, denial.message),
       );
-      return;
+      return null;
     }
-    let upstream: Socket;
     try {
-      upstream = await this.#connect(connection, outcome, authority.port, socket);
+      const upstream = await this.#connect(connection, outcome, port, socket);
+      // The client went away while we connected.
+      if (!socket.destroyed) return upstream;
+      upstream.destroy();
+      return null;
     } catch (error) {
       const timeout = error instanceof UpstreamError && error.failure === 'timeout';
       if (!socket.destroyed) {
         this.#finish(
           socket,
           timeout
-            ? rawResponse(
-                504,
-                'Gateway Timeout',
-                { 'content-type': 'text/plain', connection: 'close' },
-                'upstream connect timed out',
-              )
-            : rawResponse(
-                502,
-                'Bad Gateway',
-                { 'content-type': 'text/plain', connection: 'close' },
-                'upstream failure',
-              ),
+            ? rawResponse(504, 'Gateway Timeout', close, 'upstream connect timed out')
+            : rawResponse(502, 'Bad Gateway', close, 'upstream failure'),
         );
       }
-      return;
+      return null;
     }
-    if (socket.destroyed) {
-      upstream.destroy();
-      return;
-    }
-    socket.write('HTTP/1.1 200 Connection established\r\n\r\n');
-    if (head.length > 0) upstream.write(head);
-    this.#splice(socket, upstream);
   }
 
   #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
@@ -988,26 +988,8 @@ export class NetworkProxy {
       method,
     });
     if (socket.destroyed) return;
-    if (!outcome.allowed) {
-      const denial = outcome.denial!;
-      const header = DENIAL_TEXTS[denial.reason as keyof typeof DENIAL_TEXTS].header;
-      this.#finish(
-        socket,
-        rawResponse(403, 'Forbidden', { ...close, 'x-proxy-error': header }, denial.message),
-      );
-      return;
-    }
-    let upstream: Socket;
-    try {
-      upstream = await this.#connect(connection, outcome, target.port, socket);
-    } catch {
-      if (!socket.destroyed) this.#finish(socket, rawResponse(502, 'Bad Gateway', close, 'upstream failure'));
-      return;
-    }
-    if (socket.destroyed) {
-      upstream.destroy();
-      return;
-    }
+    const upstream = await this.#openRaw(connection, outcome, target.port, socket);
+    if (upstream === null) return;
     const headers = endToEndHeaders(req.rawHeaders, new Set(['upgrade', 'connection']));
     const lines = [`${method} ${target.path} HTTP/1.1`];
     for (let index = 0; index + 1 < headers.length; index += 2)
