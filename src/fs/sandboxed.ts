@@ -12,7 +12,6 @@ import { basename, dirname, join } from 'node:path';
 import { FsIoError, InternalError, errorFromPlain } from '../errors.js';
 import { workerPath } from '../core/worker-path.js';
 import {
-  nodeHostView,
   parseSandboxLaunchConfig,
   PRIVATE_MOUNT_DIR,
   transformLaunch,
@@ -24,7 +23,7 @@ import {
 } from '../sandbox/index.js';
 import { openExtraStdio } from '../spawn/extra-fds.js';
 import { encodeLaunchSpec } from '../spawn/launch-spec.js';
-import { descriptors } from '../spawn/prepare.js';
+import { descriptors, hostFor } from '../spawn/prepare.js';
 import type { ExtraFd } from '../spawn/types.js';
 import {
   toHelperRequest,
@@ -52,18 +51,6 @@ export interface HelperLaunchDeps {
   readonly helperPath?: string;
   /** The directory sandboxed fs operations run in when the config names no `sandboxPolicyCwd`. */
   readonly defaultCwd?: string;
-}
-
-const hosts = new Map<string, HostView>();
-
-function hostFor(tools: SandboxTools | undefined): HostView {
-  const key = JSON.stringify(tools ?? null);
-  let host = hosts.get(key);
-  if (host === undefined) {
-    host = nodeHostView({ tools });
-    hosts.set(key, host);
-  }
-  return host;
 }
 
 /**

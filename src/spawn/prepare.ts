@@ -39,7 +39,7 @@ export interface PreparedSpawn {
 /** One HostView per set of tools (a worker serves one runtime, so in practice one). */
 const hosts = new Map<string, HostView>();
 
-function hostFor(tools: SandboxTools | undefined): HostView {
+export function hostFor(tools: SandboxTools | undefined): HostView {
   const key = JSON.stringify(tools ?? null);
   let host = hosts.get(key);
   if (host === undefined) {
