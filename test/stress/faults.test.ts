@@ -26,10 +26,8 @@ import { SPAWNERS } from '../helpers/spawners.js';
 const CWD = tmpdir();
 const PATH_ENV = { PATH: '/usr/bin:/bin' };
 const KiB = 1024;
-const SANDBOX = {
-  mode: 'require',
-  policy: { type: 'workspace-write', writable_roots: [], network_access: false },
-};
+/** Read-only: a writable cwd (the temp directory itself) would leave bwrap's .codex mount point there. */
+const SANDBOX = { mode: 'require', policy: { type: 'read-only' } };
 /** A shell with a long-lived grandchild whose pid it prints. */
 const WITH_GRANDCHILD = ['/bin/sh', '-c', 'sleep 1000 & echo "child:$!"; wait'];
 /** The same, deaf to SIGHUP (inherited by the sleep): a closing terminal cannot kill it, only a kill can. */
